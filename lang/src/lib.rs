@@ -1,0 +1,1 @@
+//! Ward's policy language: from source text to a checked policy bundle.

@@ -1,0 +1,2 @@
+//! Ward's gateway runtime: the classification core that turns traffic into
+//! facts, and (in later work) the policy host and the DNS/URL front ends.

@@ -1,0 +1,3 @@
+//! The `ward` command: argument parsing and subcommands, nothing else.
+
+fn main() {}
