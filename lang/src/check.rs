@@ -548,7 +548,11 @@ impl<'s> Checker<'s> {
                     self.error(
                         Diagnostic::error(
                             "not-a-condition",
-                            format!("`{}` is a {}, not a condition", def.name, def.ty),
+                            format!(
+                                "`{}` is {}, not a condition",
+                                def.name,
+                                def.ty.with_article()
+                            ),
                         )
                         .label(path.span, "expected a yes-or-no fact here")
                         .help(format!("compare it, as `{} == ...`", def.name)),
@@ -632,7 +636,7 @@ impl<'s> Checker<'s> {
                     "wrong-event",
                     format!("`{text}` is not available on `{event}` events"),
                 )
-                .label(path.span, format!("this rule is `on {event}`"))
+                .label(path.span, format!("the event here is `{event}`"))
                 .help(format!(
                     "`{text}` is a fact of {on} events; move the test to a rule on that event"
                 )),
@@ -729,7 +733,7 @@ impl<'s> Checker<'s> {
                 self.error(
                     Diagnostic::error(
                         "bad-operator",
-                        format!("`{name}` is a {ty}; it has no order"),
+                        format!("`{name}` is {}; it has no order", ty.with_article()),
                     )
                     .label(
                         op_span,
@@ -822,7 +826,7 @@ impl<'s> Checker<'s> {
                 self.error(
                     Diagnostic::error(
                         "bad-operator",
-                        format!("`{name}` is a {ty}; `matches` takes text"),
+                        format!("`{name}` is {}; `matches` takes text", ty.with_article()),
                     )
                     .label(op_span, "")
                     .help("`matches` compares names and text with `*` and `?` patterns"),
@@ -842,11 +846,14 @@ impl<'s> Checker<'s> {
             }
             (CmpOp::Has | CmpOp::HasAny | CmpOp::HasAll, _) => {
                 self.error(
-                    Diagnostic::error("bad-operator", format!("`{name}` is a {ty}, not a set"))
-                        .label(op_span, format!("`{}` tests sets", op.as_str()))
-                        .help(format!(
-                            "write `{name} in [...]` to test membership in a list"
-                        )),
+                    Diagnostic::error(
+                        "bad-operator",
+                        format!("`{name}` is {}, not a set", ty.with_article()),
+                    )
+                    .label(op_span, format!("`{}` tests sets", op.as_str()))
+                    .help(format!(
+                        "write `{name} in [...]` to test membership in a list"
+                    )),
                 );
                 return None;
             }
@@ -1059,7 +1066,7 @@ impl<'s> Checker<'s> {
                     None => {
                         let mut d = Diagnostic::error(
                             "unknown-value",
-                            format!("`{word}` is not a {}", kind.name()),
+                            format!("`{word}` is not {}", Type::Enum(*kind).with_article()),
                         )
                         .label(
                             span,
@@ -1158,16 +1165,26 @@ impl<'s> Checker<'s> {
                 format!("text goes in quotes: `\"{}\"`", p.text())
             }
             (_, Operand::Path(p)) if p.segments.len() == 1 => {
-                format!("`{}` is not a `let` of this policy, nor a {ty}", p.text())
+                format!(
+                    "`{}` is not a `let` of this policy, nor {}",
+                    p.text(),
+                    ty.with_article()
+                )
             }
             (_, Operand::List(..)) => "a list goes with `in`, `matches` or `has any`".to_owned(),
             (_, Operand::Range(..)) => "a range goes with `in`, as `time.hour in 8..17`".to_owned(),
-            _ => format!("expected a {ty}"),
+            _ => format!("expected {}", ty.with_article()),
         };
         self.error(
-            Diagnostic::error("type-mismatch", format!("expected a {ty}, found {found}"))
-                .label(operand.span(), format!("this should be a {ty}"))
-                .help(help),
+            Diagnostic::error(
+                "type-mismatch",
+                format!("expected {}, found {found}", ty.with_article()),
+            )
+            .label(
+                operand.span(),
+                format!("this should be {}", ty.with_article()),
+            )
+            .help(help),
         );
     }
 

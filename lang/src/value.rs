@@ -219,8 +219,8 @@ pub fn from_json(schema: &Schema, ty: &Type, json: &serde_json::Value) -> Result
         (Type::Enum(kind), J::String(s)) => {
             kind.index(s).map(|i| Value::Enum(*kind, i)).ok_or_else(|| {
                 format!(
-                    "`{s}` is not a {}; expected one of {}",
-                    kind.name(),
+                    "`{s}` is not {}; expected one of {}",
+                    Type::Enum(*kind).with_article(),
                     kind.variants().join(", ")
                 )
             })
@@ -246,8 +246,8 @@ pub fn from_json(schema: &Schema, ty: &Type, json: &serde_json::Value) -> Result
             Ok(Value::Set(values))
         }
         _ => Err(match text {
-            Some(s) => format!("expected a {ty}, found the string `{s}`"),
-            None => format!("expected a {ty}, found `{json}`"),
+            Some(s) => format!("expected {}, found the string `{s}`", ty.with_article()),
+            None => format!("expected {}, found `{json}`", ty.with_article()),
         }),
     }
 }
