@@ -122,8 +122,9 @@ impl<'s> Checker<'s> {
     fn bundle(&mut self, trees: &[SourceTree]) -> (Vec<Policy>, Vec<Test>) {
         let mut policies = Vec::new();
         let mut seen: HashMap<String, Span> = HashMap::new();
-        // Per file: whether it defines policies, and those that checked.
-        let mut file_policies: Vec<(FileId, bool, Vec<usize>)> = Vec::new();
+        // Per file: the policies that checked, and the names of the rules
+        // its policies define as written (`None` when it defines none).
+        let mut file_policies: Vec<(FileId, Vec<usize>, Option<Vec<String>>)> = Vec::new();
 
         for tree in trees {
             let mut own = Vec::new();
@@ -149,22 +150,45 @@ impl<'s> Checker<'s> {
                     policies.push(checked);
                 }
             }
-            let defines = tree.items.iter().any(|i| matches!(i, ast::Item::Policy(_)));
-            file_policies.push((tree.file, defines, own));
+            let written: Vec<&ast::Policy> = tree
+                .items
+                .iter()
+                .filter_map(|i| {
+                    if let ast::Item::Policy(p) = i {
+                        Some(p)
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            let rule_names = (!written.is_empty()).then(|| {
+                written
+                    .iter()
+                    .flat_map(|p| p.items.iter())
+                    .filter_map(|i| {
+                        if let PolicyItem::Rule(r) = i {
+                            Some(r.name.name.clone())
+                        } else {
+                            None
+                        }
+                    })
+                    .collect()
+            });
+            file_policies.push((tree.file, own, rule_names));
         }
 
         let mut tests = Vec::new();
         for tree in trees {
-            let (defines, own) = file_policies
+            let (own, rule_names) = file_policies
                 .iter()
                 .find(|(f, ..)| *f == tree.file)
-                .map(|(_, defines, own)| (*defines, own.clone()))
+                .map(|(_, own, names)| (own.clone(), names.clone()))
                 .unwrap_or_default();
             for item in &tree.items {
                 let ast::Item::Test(test) = item else {
                     continue;
                 };
-                if let Some(checked) = self.test(tree.file, test, defines, &own, &policies) {
+                if let Some(checked) = self.test(tree.file, test, &own, rule_names.as_deref()) {
                     tests.push(checked);
                 }
             }
@@ -1251,9 +1275,8 @@ impl<'s> Checker<'s> {
         &mut self,
         file: FileId,
         test: &ast::Test,
-        defines: bool,
         own: &[usize],
-        policies: &[Policy],
+        rule_names: Option<&[String]>,
     ) -> Option<Test> {
         let mut ok = true;
         let mut event: Option<Event> = None;
@@ -1297,10 +1320,12 @@ impl<'s> Checker<'s> {
                         }
                     }
                 }
-                TestItem::Expect(expect) => match self.expectation(expect, own, policies) {
-                    Some(e) => expects.push(e),
-                    None => ok = false,
-                },
+                TestItem::Expect(expect) => {
+                    match self.expectation(expect, rule_names.unwrap_or_default()) {
+                        Some(e) => expects.push(e),
+                        None => ok = false,
+                    }
+                }
                 TestItem::Error(_) => ok = false,
             }
         }
@@ -1330,7 +1355,7 @@ impl<'s> Checker<'s> {
             );
             ok = false;
         }
-        if !defines {
+        if rule_names.is_none() {
             self.error(
                 Diagnostic::error("test-without-policy", format!("test `{}` has no policy to test", test.name.value))
                     .label(test.name.span, "")
@@ -1387,12 +1412,7 @@ impl<'s> Checker<'s> {
         })
     }
 
-    fn expectation(
-        &mut self,
-        expect: &ast::Expect,
-        own: &[usize],
-        policies: &[Policy],
-    ) -> Option<Expectation> {
+    fn expectation(&mut self, expect: &ast::Expect, rule_names: &[String]) -> Option<Expectation> {
         match expect {
             ast::Expect::Verdict {
                 would,
@@ -1402,17 +1422,9 @@ impl<'s> Checker<'s> {
             } => {
                 let verdict = self.verdict(verdict, Some(Event::Dns))?;
                 if let Some(by) = by {
-                    let known = by.name == "default"
-                        || own
-                            .iter()
-                            .filter_map(|i| policies.get(*i))
-                            .any(|p| p.rules.iter().any(|r| r.name == by.name));
+                    let known = by.name == "default" || rule_names.contains(&by.name);
                     if !known {
-                        let names: Vec<&str> = own
-                            .iter()
-                            .filter_map(|i| policies.get(*i))
-                            .flat_map(|p| p.rules.iter().map(|r| r.name.as_str()))
-                            .collect();
+                        let names = rule_names.iter().map(String::as_str);
                         let mut d = Diagnostic::error(
                             "unknown-rule",
                             format!("no rule `{}` in this file's policies", by.name),
