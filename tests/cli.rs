@@ -1,6 +1,13 @@
 //! End-to-end tests of the `ward` binary: exit codes, output shapes, and
 //! bad input that must end in a clear error, never a panic.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a failing helper fails the test"
+)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 

@@ -2,6 +2,13 @@
 //! saying what it is for, no test is `#[ignore]`d, and every FIXME names
 //! its issue.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a failing helper fails the test"
+)]
+
 use std::path::{Path, PathBuf};
 
 const ROOTS: &[&str] = &[

@@ -1088,6 +1088,48 @@ impl Schema {
     }
 }
 
+/// The fact table of docs/language.md, generated so that the reference can
+/// never drift from the schema (a test compares them).
+pub fn fact_table_markdown(schema: &Schema) -> String {
+    let mut out = String::from(
+        "| fact | type | events | always present | notes |\n| --- | --- | --- | --- | --- |\n",
+    );
+    let mut mds2_done = [false, false];
+    for (_, def) in schema.facts() {
+        let (name, doc) = match def.name.split_once(".mds2.") {
+            Some((prefix, _)) => {
+                let slot = usize::from(prefix != "device");
+                if mds2_done[slot] {
+                    continue;
+                }
+                mds2_done[slot] = true;
+                (
+                    format!("{prefix}.mds2.<ID>"),
+                    "answer to MDS2 question ID (`AUTH-1`, `CONN-1.1`, ...); every id of the 2019 form",
+                )
+            }
+            None => (def.name.clone(), def.doc),
+        };
+        let mut notes = doc.to_owned();
+        if let Some((lo, hi)) = def.range {
+            notes.push_str(&format!("; {lo} to {hi}"));
+        }
+        if let Some(max) = def.max_len {
+            notes.push_str(&format!("; at most {max} characters"));
+        }
+        let ty = match &def.ty {
+            Type::Enum(kind) => format!("{} (`{}`)", kind.name(), kind.variants().join("`, `")),
+            other => other.to_string(),
+        };
+        out.push_str(&format!(
+            "| `{name}` | {ty} | {} | {} | {notes} |\n",
+            def.events.names().join(", "),
+            if def.always_present { "yes" } else { "no" },
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1130,46 +1172,4 @@ mod tests {
         assert_eq!(EnumKind::Mds2Answer.index("N/A"), Some(2));
         assert_eq!(EnumKind::Mds2Answer.index("Yes"), Some(0));
     }
-}
-
-/// The fact table of docs/language.md, generated so that the reference can
-/// never drift from the schema (a test compares them).
-pub fn fact_table_markdown(schema: &Schema) -> String {
-    let mut out = String::from(
-        "| fact | type | events | always present | notes |\n| --- | --- | --- | --- | --- |\n",
-    );
-    let mut mds2_done = [false, false];
-    for (_, def) in schema.facts() {
-        let (name, doc) = match def.name.split_once(".mds2.") {
-            Some((prefix, _)) => {
-                let slot = usize::from(prefix != "device");
-                if mds2_done[slot] {
-                    continue;
-                }
-                mds2_done[slot] = true;
-                (
-                    format!("{prefix}.mds2.<ID>"),
-                    "answer to MDS2 question ID (`AUTH-1`, `CONN-1.1`, ...); every id of the 2019 form",
-                )
-            }
-            None => (def.name.clone(), def.doc),
-        };
-        let mut notes = doc.to_owned();
-        if let Some((lo, hi)) = def.range {
-            notes.push_str(&format!("; {lo} to {hi}"));
-        }
-        if let Some(max) = def.max_len {
-            notes.push_str(&format!("; at most {max} characters"));
-        }
-        let ty = match &def.ty {
-            Type::Enum(kind) => format!("{} (`{}`)", kind.name(), kind.variants().join("`, `")),
-            other => other.to_string(),
-        };
-        out.push_str(&format!(
-            "| `{name}` | {ty} | {} | {} | {notes} |\n",
-            def.events.names().join(", "),
-            if def.always_present { "yes" } else { "no" },
-        ));
-    }
-    out
 }

@@ -2,6 +2,13 @@
 //! `tests/bad/`, one file per mistake, so the wording, the snippet and the
 //! help of each diagnostic are reviewed like code.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a failing helper fails the test"
+)]
+
 use ward_lang::{check_source, diag};
 
 #[test]

@@ -3,6 +3,13 @@
 //! respecting only the grammar (not the checker), with parentheses where
 //! precedence needs them.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a failing helper fails the test"
+)]
+
 use proptest::prelude::*;
 use ward_lang::ast::*;
 use ward_lang::fmt::{format_source, format_tree};

@@ -1,6 +1,13 @@
 //! The decision semantics of docs/language.md, case by case, on the
 //! reference interpreter: `check(policies, facts, expected)`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a failing helper fails the test"
+)]
+
 use serde_json::json;
 use ward_lang::{Facts, Options, check_source, evaluate, interp};
 
