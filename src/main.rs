@@ -55,7 +55,24 @@ fn main() -> ExitCode {
             });
         }
     };
-    match &cli.command {
+    // The front end's recursion is bounded by the lexer's limits; a roomy
+    // stack keeps that bound far from the edge in debug builds too.
+    let worker = std::thread::Builder::new()
+        .stack_size(STACK_BYTES)
+        .spawn(move || run(&cli.command));
+    match worker.map(std::thread::JoinHandle::join) {
+        Ok(Ok(code)) => code,
+        _ => {
+            tracing::error!("the command's worker thread failed");
+            ExitCode::from(cmd::EXIT_FAILED)
+        }
+    }
+}
+
+const STACK_BYTES: usize = 64 * 1024 * 1024;
+
+fn run(command: &Command) -> ExitCode {
+    match command {
         Command::Check(args) => cmd::check::run(args),
         Command::Test(args) => cmd::test::run(args),
         Command::Fmt(args) => cmd::fmt::run(args),

@@ -215,6 +215,11 @@ fn eval_refuses_bad_facts_clearly() {
     );
 }
 
+fn chain(op: &str) -> Vec<u8> {
+    let terms = vec!["peer.internal"; 3000].join(&format!(" {op} "));
+    format!("policy \"p\" {{ rule r on flow {{ when {terms} then block }} }}").into_bytes()
+}
+
 #[test]
 fn hostile_policy_files_get_clear_errors() {
     let deep = format!(
@@ -235,6 +240,24 @@ fn hostile_policy_files_get_clear_errors() {
             "garbage.ward",
             b"\x01\x02 policy {{{ \"".to_vec(),
             "unexpected",
+        ),
+        // Regressions: a line wider than the snippet renderer can draw, and
+        // condition chains long enough to overflow a recursive checker.
+        (
+            "wide.ward",
+            format!("policy \"p\" {{{}$", " ".repeat(65_600)).into_bytes(),
+            "unexpected character `$`",
+        ),
+        ("chain.ward", chain("and"), "this condition is too long"),
+        ("or-chain.ward", chain("or"), "this condition is too long"),
+        (
+            "nots.ward",
+            format!(
+                "policy \"p\" {{ rule r on flow {{ when {}peer.internal }} }}",
+                "not ".repeat(5000)
+            )
+            .into_bytes(),
+            "this condition is too long",
         ),
     ];
     for (name, content, message) in cases {

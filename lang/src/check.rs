@@ -87,6 +87,18 @@ pub fn check_source(name: &str, text: &str) -> (SourceMap, Checked) {
     (sources, checked)
 }
 
+/// What the tests of one file need to know about its policies.
+struct FileSummary {
+    file: FileId,
+    /// The file's policies that checked, as indexes into the bundle.
+    checked: Vec<usize>,
+    /// The names of the rules its policies define as written; `None` when
+    /// the file defines no policy.
+    rule_names: Option<Vec<String>>,
+    /// Whether one of its policies is written in monitor mode.
+    has_monitor: bool,
+}
+
 struct Checker<'s> {
     schema: &'s Schema,
     diagnostics: Vec<Diagnostic>,
@@ -122,9 +134,7 @@ impl<'s> Checker<'s> {
     fn bundle(&mut self, trees: &[SourceTree]) -> (Vec<Policy>, Vec<Test>) {
         let mut policies = Vec::new();
         let mut seen: HashMap<String, Span> = HashMap::new();
-        // Per file: the policies that checked, and the names of the rules
-        // its policies define as written (`None` when it defines none).
-        let mut file_policies: Vec<(FileId, Vec<usize>, Option<Vec<String>>)> = Vec::new();
+        let mut summaries: Vec<FileSummary> = Vec::new();
 
         for tree in trees {
             let mut own = Vec::new();
@@ -174,21 +184,43 @@ impl<'s> Checker<'s> {
                     })
                     .collect()
             });
-            file_policies.push((tree.file, own, rule_names));
+            let has_monitor = written
+                .iter()
+                .flat_map(|p| p.items.iter())
+                .any(|i| matches!(i, PolicyItem::Mode(mode, _) if mode.name == "monitor"));
+            summaries.push(FileSummary {
+                file: tree.file,
+                checked: own,
+                rule_names,
+                has_monitor,
+            });
         }
 
         let mut tests = Vec::new();
         for tree in trees {
-            let (own, rule_names) = file_policies
-                .iter()
-                .find(|(f, ..)| *f == tree.file)
-                .map(|(_, own, names)| (own.clone(), names.clone()))
-                .unwrap_or_default();
+            let summary = summaries.iter().find(|f| f.file == tree.file);
+            let own = summary.map(|f| f.checked.clone()).unwrap_or_default();
+            let rule_names = summary.and_then(|f| f.rule_names.clone());
+            let has_monitor = summary.is_some_and(|f| f.has_monitor);
+            let mut test_names: HashMap<&str, Span> = HashMap::new();
             for item in &tree.items {
                 let ast::Item::Test(test) = item else {
                     continue;
                 };
-                if let Some(checked) = self.test(tree.file, test, &own, rule_names.as_deref()) {
+                if let Some(first) = test_names.insert(&test.name.value, test.name.span) {
+                    self.error(
+                        Diagnostic::warning(
+                            "duplicate-test",
+                            format!("two tests are named `{}`", test.name.value),
+                        )
+                        .label(test.name.span, "named again here")
+                        .label(first, "first named here")
+                        .help("failures are reported by name; give each test its own"),
+                    );
+                }
+                if let Some(checked) =
+                    self.test(tree.file, test, &own, rule_names.as_deref(), has_monitor)
+                {
                     tests.push(checked);
                 }
             }
@@ -226,19 +258,19 @@ impl<'s> Checker<'s> {
                     };
                     self.set_once(&mut mode, (value, *span), "mode", &mut ok);
                 }
+                // A bad verdict is reported once; the setting still counts
+                // as written, so no "missing" error follows it.
                 PolicyItem::OnError(verdict, span) => {
-                    if let Some(v) = self.verdict(verdict, None) {
-                        self.set_once(&mut on_error, (v, *span), "on error", &mut ok);
-                    } else {
-                        ok = false;
-                    }
+                    let checked = self.verdict(verdict, None);
+                    ok &= checked.is_some();
+                    let v = checked.unwrap_or(Verdict::new(verdict.kind));
+                    self.set_once(&mut on_error, (v, *span), "on error", &mut ok);
                 }
                 PolicyItem::Default(verdict, span) => {
-                    if let Some(v) = self.verdict(verdict, Some(Event::Dns)) {
-                        self.set_once(&mut default, (v, *span), "default", &mut ok);
-                    } else {
-                        ok = false;
-                    }
+                    let checked = self.verdict(verdict, Some(Event::Dns));
+                    ok &= checked.is_some();
+                    let v = checked.unwrap_or(Verdict::new(verdict.kind));
+                    self.set_once(&mut default, (v, *span), "default", &mut ok);
                 }
                 PolicyItem::Let(binding) => {
                     let name = binding.name.name.as_str();
@@ -273,6 +305,14 @@ impl<'s> Checker<'s> {
         }
 
         let header = policy.name.span;
+        if policy.name.value.trim().is_empty() {
+            self.error(
+                Diagnostic::error("empty-name", "a policy needs a name")
+                    .label(header, "empty")
+                    .help("decisions and logs name the policy that made them"),
+            );
+            ok = false;
+        }
         if mode.is_none() {
             self.error(
                 Diagnostic::error("missing-mode", format!("policy `{}` does not say whether it enforces", policy.name.value))
@@ -921,8 +961,22 @@ impl<'s> Checker<'s> {
             );
             return None;
         }
-        for (value, at) in [(lo_n, lo.span()), (hi_n, hi.span())] {
-            self.warn_out_of_domain(fact, &Value::Int(value), at, true);
+        // A range reaching past the fact's values is harmless; one wholly
+        // outside them never matches.
+        let domain = self.schema.def(fact).range;
+        if let Some((dlo, dhi)) = domain
+            && lo_n <= hi_n
+            && (hi_n < dlo || lo_n > dhi)
+        {
+            self.error(
+                Diagnostic::warning("always-false", "this range is always false").label(
+                    span,
+                    format!(
+                        "`{}` ranges from {dlo} to {dhi}",
+                        self.schema.def(fact).name
+                    ),
+                ),
+            );
         }
         Some(TestOp::InRange { lo: lo_n, hi: hi_n })
     }
@@ -1063,8 +1117,8 @@ impl<'s> Checker<'s> {
             (
                 Type::Ip,
                 Operand::Ip(text, span) | Operand::Str(ast::StrLit { value: text, span }),
-            ) => match text.parse() {
-                Ok(ip) => Some(Value::Ip(ip)),
+            ) => match text.parse::<std::net::IpAddr>() {
+                Ok(ip) => Some(Value::Ip(ip.to_canonical())),
                 Err(_) => {
                     let help = if text.contains('/') {
                         "a network goes with `in`, as `peer.ip in 10.0.0.0/8`"
@@ -1277,9 +1331,11 @@ impl<'s> Checker<'s> {
         test: &ast::Test,
         own: &[usize],
         rule_names: Option<&[String]>,
+        has_monitor: bool,
     ) -> Option<Test> {
         let mut ok = true;
         let mut event: Option<Event> = None;
+        let mut written_expects = Vec::new();
         let mut givens = Vec::new();
         let mut expects = Vec::new();
         for item in &test.body {
@@ -1320,12 +1376,7 @@ impl<'s> Checker<'s> {
                         }
                     }
                 }
-                TestItem::Expect(expect) => {
-                    match self.expectation(expect, rule_names.unwrap_or_default()) {
-                        Some(e) => expects.push(e),
-                        None => ok = false,
-                    }
-                }
+                TestItem::Expect(expect) => written_expects.push(expect),
                 TestItem::Error(_) => ok = false,
             }
         }
@@ -1340,6 +1391,12 @@ impl<'s> Checker<'s> {
             );
             return None;
         };
+        for expect in written_expects {
+            match self.expectation(expect, event, rule_names.unwrap_or_default(), has_monitor) {
+                Some(e) => expects.push(e),
+                None => ok = false,
+            }
+        }
         if expects
             .iter()
             .all(|e| !matches!(e, Expectation::Verdict { .. }))
@@ -1412,7 +1469,13 @@ impl<'s> Checker<'s> {
         })
     }
 
-    fn expectation(&mut self, expect: &ast::Expect, rule_names: &[String]) -> Option<Expectation> {
+    fn expectation(
+        &mut self,
+        expect: &ast::Expect,
+        event: Event,
+        rule_names: &[String],
+        has_monitor: bool,
+    ) -> Option<Expectation> {
         match expect {
             ast::Expect::Verdict {
                 would,
@@ -1420,7 +1483,15 @@ impl<'s> Checker<'s> {
                 by,
                 span,
             } => {
-                let verdict = self.verdict(verdict, Some(Event::Dns))?;
+                let verdict = self.verdict(verdict, Some(event))?;
+                if *would && !has_monitor {
+                    self.error(
+                        Diagnostic::error("would-without-monitor", "`expect would` tests a monitor-mode policy, and this file has none")
+                            .label(expect.span(), "this expectation could never fail")
+                            .help("`would` names what monitor-mode policies would have done; for enforcing policies write `expect VERDICT`"),
+                    );
+                    return None;
+                }
                 if let Some(by) = by {
                     let known = by.name == "default" || rule_names.contains(&by.name);
                     if !known {

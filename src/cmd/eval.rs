@@ -74,6 +74,14 @@ pub fn run(args: &EvalArgs) -> ExitCode {
         }
     };
 
+    let missing = facts.missing_always_present(&bundle.schema);
+    if !missing.is_empty() {
+        let names: Vec<String> = missing.iter().map(|n| format!("`{n}`")).collect();
+        output::err(&format!(
+            "warning: the input lacks {}; the gateway always supplies these, and any test of a missing fact is false\n",
+            names.join(", ")
+        ));
+    }
     let decision = evaluate(
         bundle,
         &facts,
