@@ -87,6 +87,17 @@ pub fn check_source(name: &str, text: &str) -> (SourceMap, Checked) {
     (sources, checked)
 }
 
+/// The facts a condition tests, with where it tests them.
+fn cond_facts(cond: &Cond, out: &mut Vec<(FactId, Span)>) {
+    match cond {
+        Cond::Const(_) => {}
+        Cond::And(items) | Cond::Or(items) => items.iter().for_each(|c| cond_facts(c, out)),
+        Cond::Not(inner) => cond_facts(inner, out),
+        Cond::Exists(fact, span) => out.push((*fact, *span)),
+        Cond::Test(test) => out.push((test.fact, test.span)),
+    }
+}
+
 /// What the tests of one file need to know about its policies.
 struct FileSummary {
     file: FileId,
@@ -233,6 +244,7 @@ impl<'s> Checker<'s> {
         let mut on_error: Option<(Verdict, Span)> = None;
         let mut default: Option<(Verdict, Span)> = None;
         let mut scope = Scope::default();
+        let mut scope_expr: Option<(&ast::Expr, Span)> = None;
         let mut ok = true;
 
         // Settings and lets first, so rules may use a let written below them.
@@ -298,6 +310,9 @@ impl<'s> Checker<'s> {
                             },
                         );
                     }
+                }
+                PolicyItem::Scope(expr, span) => {
+                    self.set_once(&mut scope_expr, (expr, *span), "for", &mut ok);
                 }
                 PolicyItem::Rule(_) => {}
                 PolicyItem::Error(_) => ok = false,
@@ -376,6 +391,45 @@ impl<'s> Checker<'s> {
         let events = rules
             .iter()
             .fold(Events::default(), |acc, r: &Rule| acc.with(r.event));
+
+        // The scope is checked once its events are known: it may test only
+        // facts that every event the policy decides carries.
+        let scope_cond = match scope_expr {
+            None => Cond::Const(true),
+            Some((expr, _)) => match self.cond(
+                expr,
+                Context {
+                    event: None,
+                    scope: &scope,
+                },
+            ) {
+                Some(cond) => {
+                    let mut facts = Vec::new();
+                    cond_facts(&cond, &mut facts);
+                    for (fact, span) in facts {
+                        let def = self.schema.def(fact);
+                        let missing: Vec<&str> = Event::ALL
+                            .into_iter()
+                            .filter(|e| events.contains(*e) && !def.events.contains(*e))
+                            .map(Event::name)
+                            .collect();
+                        if !missing.is_empty() {
+                            self.error(
+                                Diagnostic::error("wrong-event", format!("`for` tests `{}`, which `{}` events do not carry", def.name, missing.join("` and `")))
+                                    .label(span, "not available on every event this policy decides")
+                                    .help("a policy's `for` may test facts every one of its rules' events has, such as `device.*` and `time.*`"),
+                            );
+                            ok = false;
+                        }
+                    }
+                    cond
+                }
+                None => {
+                    ok = false;
+                    Cond::Const(true)
+                }
+            },
+        };
         let (mode, _) = mode?;
         let (on_error, _) = on_error?;
         let (default, default_span) = default?;
@@ -386,6 +440,7 @@ impl<'s> Checker<'s> {
             rules,
             default,
             events,
+            scope: scope_cond,
             file,
             span: policy.span,
             default_span,

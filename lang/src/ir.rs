@@ -122,6 +122,9 @@ pub struct Policy {
     pub default: Verdict,
     /// The events this policy decides: those its rules are `on`.
     pub events: Events,
+    /// `for`: of those, the ones whose facts satisfy this; `true` when the
+    /// policy has no `for`.
+    pub scope: Cond,
     pub file: FileId,
     pub span: Span,
     pub default_span: Span,
@@ -284,6 +287,9 @@ pub fn render_policies(bundle: &Bundle) -> String {
             render_verdict(policy.default),
             policy.events.names(),
         ));
+        if policy.scope != Cond::Const(true) {
+            out.push_str(&format!("  for {}\n", render_cond(schema, &policy.scope)));
+        }
         for rule in &policy.rules {
             out.push_str(&format!("  rule {} on {}\n", rule.name, rule.event));
             out.push_str(&format!("    when {}\n", render_cond(schema, &rule.cond)));

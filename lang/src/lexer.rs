@@ -70,6 +70,7 @@ pub enum Tok {
     Expect,
     By,
     Would,
+    For,
     True,
     False,
 }
@@ -104,6 +105,7 @@ impl Tok {
             "expect" => Tok::Expect,
             "by" => Tok::By,
             "would" => Tok::Would,
+            "for" => Tok::For,
             "true" => Tok::True,
             "false" => Tok::False,
             _ => return None,
@@ -139,6 +141,7 @@ impl Tok {
         "expect",
         "by",
         "would",
+        "for",
         "true",
         "false",
     ];
@@ -469,6 +472,7 @@ impl<'a> Lexer<'a> {
                 }
             }
             Tok::When
+            | Tok::For
             | Tok::Then
             | Tok::Rule
             | Tok::Let

@@ -197,6 +197,7 @@ fn policy_item() -> impl Strategy<Value = PolicyItem> {
         ident().prop_map(|m| PolicyItem::Mode(m, sp())),
         verdict().prop_map(|v| PolicyItem::OnError(v, sp())),
         verdict().prop_map(|v| PolicyItem::Default(v, sp())),
+        expr().prop_map(|e| PolicyItem::Scope(e, sp())),
         (ident(), operand()).prop_map(|(name, value)| PolicyItem::Let(Let {
             name,
             value,

@@ -324,3 +324,19 @@ fn sets_versions_and_mds2_answers() {
         json!({"verdict": "allow"}),
     );
 }
+
+#[test]
+fn a_policy_with_for_decides_only_its_devices() {
+    let source = "policy \"pumps\" {\n  for device.class in infusion\n  mode enforce\n  on error block\n  rule r on flow {\n    when peer.port == 23\n    then block\n  }\n  default block\n}\n";
+    check(
+        source,
+        json!({"event": "flow", "device.class": "infusion.pump", "peer.port": 443}),
+        json!({"verdict": "block", "rule": "default"}),
+    );
+    // A monitor is outside the scope: the pump policy has no say.
+    check(
+        source,
+        json!({"event": "flow", "device.class": "monitoring.bedside", "peer.port": 23}),
+        json!({"verdict": "allow", "policy": null}),
+    );
+}
