@@ -2,6 +2,8 @@
 //! facts, and (in later work) the policy host and the DNS/URL front ends.
 
 pub mod capture;
+pub mod categories;
+pub mod flow;
 pub mod packet;
 pub mod proto;
 pub mod reassembly;
