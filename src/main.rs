@@ -1,3 +1,64 @@
 //! The `ward` command: argument parsing and subcommands, nothing else.
 
-fn main() {}
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "the command line prints"
+)]
+
+mod cmd;
+mod load;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Ward: a policy engine and gateway for hospital networks full of medical
+/// devices.
+#[derive(Debug, Parser)]
+#[command(name = "ward", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check policy files: syntax, types, unreachable rules.
+    Check(cmd::check::CheckArgs),
+    /// Run the tests written beside the policies.
+    Test(cmd::test::TestArgs),
+    /// Format policy files in the canonical layout.
+    Fmt(cmd::fmt::FmtArgs),
+    /// Decide one event's facts and print the decision as JSON.
+    Eval(cmd::eval::EvalArgs),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WARD_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return ExitCode::from(if err.use_stderr() {
+                cmd::EXIT_USAGE
+            } else {
+                cmd::EXIT_OK
+            });
+        }
+    };
+    match &cli.command {
+        Command::Check(args) => cmd::check::run(args),
+        Command::Test(args) => cmd::test::run(args),
+        Command::Fmt(args) => cmd::fmt::run(args),
+        Command::Eval(args) => cmd::eval::run(args),
+    }
+}

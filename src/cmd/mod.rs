@@ -1,0 +1,72 @@
+//! The subcommands of `ward`, one module each.
+
+pub mod check;
+pub mod eval;
+pub mod fmt;
+pub mod test;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use ward_lang::{Checked, Diagnostic, SourceMap, diag};
+
+use crate::load::{self, Loaded};
+use crate::output;
+
+/// Exit codes, as `ward check` documents them.
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// The paths to read, `policies/` when none are given.
+pub fn paths_or_default(paths: &[PathBuf]) -> Vec<PathBuf> {
+    if paths.is_empty() {
+        vec![PathBuf::from("policies")]
+    } else {
+        paths.to_vec()
+    }
+}
+
+/// A bundle read and checked, with every diagnostic.
+pub struct Session {
+    pub sources: SourceMap,
+    pub checked: Checked,
+}
+
+/// Reads and checks a bundle. `Err` carries the exit code when a path
+/// could not be read at all.
+pub fn load_and_check(paths: &[PathBuf]) -> Result<Session, ExitCode> {
+    let Loaded {
+        sources,
+        policy_files,
+        config,
+        diagnostics,
+    } = match load::load(paths) {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            output::err(&format!("error: {err}\n"));
+            return Err(ExitCode::from(EXIT_USAGE));
+        }
+    };
+    let mut checked = ward_lang::check(&sources, &policy_files, config);
+    let mut all: Vec<Diagnostic> = diagnostics;
+    all.append(&mut checked.diagnostics);
+    checked.diagnostics = all;
+    if checked.diagnostics.iter().any(Diagnostic::is_error) {
+        checked.bundle = None;
+    }
+    Ok(Session { sources, checked })
+}
+
+/// Prints diagnostics as text on stderr.
+pub fn report_text(sources: &SourceMap, diagnostics: &[Diagnostic]) {
+    if !diagnostics.is_empty() {
+        output::err(&diag::render_text(sources, diagnostics));
+    }
+}
