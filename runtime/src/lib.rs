@@ -4,6 +4,9 @@
 pub mod capture;
 pub mod categories;
 pub mod flow;
+pub mod inspect;
+pub mod inventory;
+pub mod oui;
 pub mod packet;
 pub mod proto;
 pub mod reassembly;

@@ -4,7 +4,10 @@
 //! A datagram is DHCP when it is a BOOTP message with the DHCP magic cookie.
 //! The options give the message type, host name, vendor class, client id,
 //! requested address and the parameter request list, whose order is the
-//! classic DHCP fingerprint of an operating system or firmware.
+//! classic DHCP fingerprint of an operating system or firmware. Only a
+//! client's requests describe the client: in a server's replies the same
+//! options (a vendor class, say) describe the server, so replies yield the
+//! message type and client MAC address alone.
 
 use super::bytes::{Cursor, hex, text};
 use super::{Attributes, put_str};
@@ -41,6 +44,9 @@ pub fn parse(datagram: &[u8]) -> Option<Attributes> {
         }
         let Some(len) = c.u8() else { break };
         let value = c.take_up_to(usize::from(len));
+        if op == 2 && code != 53 {
+            continue;
+        }
         match code {
             53 => {
                 let kind = match value.first() {
@@ -163,6 +169,17 @@ mod tests {
         let a = parse(&m).unwrap();
         assert_eq!(a["dhcp.requested_ip"], json!("10.1.2.3"));
         assert_eq!(a["dhcp.fqdn"], json!("host.example"));
+    }
+
+    #[test]
+    fn replies_describe_only_the_exchange() {
+        let mut offer = build::message(2, MAC, &[(60, b"ArubaAP"), (12, b"server")]);
+        offer[0] = 2;
+        let a = parse(&offer).unwrap();
+        assert_eq!(a["dhcp.message_type"], json!("offer"));
+        assert_eq!(a["dhcp.client_mac"], json!("00:09:fb:11:22:33"));
+        assert!(!a.contains_key("dhcp.vendor_class"));
+        assert!(!a.contains_key("dhcp.hostname"));
     }
 
     #[test]
