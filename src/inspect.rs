@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use serde_json::{Map, Value};
+use ward_lang::{Facts, Options, evaluate, interp, value::FactsError};
 use ward_runtime::categories::{CategorySet, ListKind, LoadReport};
 use ward_runtime::flow::FlowConfig;
 use ward_runtime::inspect::{DnsRecord, Event, FlowRecord, Inspector, Summary};
@@ -67,7 +68,125 @@ pub fn run(args: &InspectArgs) -> ExitCode {
             let _ = writeln!(io::stderr(), "error: cannot write the output: {e}");
             ExitCode::from(EXIT_CAPTURE_ERROR)
         }
+        Err(Failure::Exit(code)) => code,
     }
+}
+
+/// A checked policy bundle deciding the events of the inspection.
+struct PolicyDecider {
+    session: crate::cmd::Session,
+    /// Facts left out of decisions because the bundle's schema lacks them
+    /// or rejects their value, by name.
+    dropped: std::collections::BTreeMap<String, u64>,
+}
+
+impl PolicyDecider {
+    fn load(path: &std::path::Path) -> Result<Self, Failure> {
+        let session = crate::cmd::load_and_check(&[path.to_path_buf()]).map_err(Failure::Exit)?;
+        if session.checked.bundle.is_none() {
+            let errors: Vec<_> = session
+                .checked
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .cloned()
+                .collect();
+            crate::cmd::report_text(&session.sources, &errors);
+            return Err(Failure::Usage(
+                "the policy has errors; nothing was inspected".to_owned(),
+            ));
+        }
+        Ok(PolicyDecider {
+            session,
+            dropped: std::collections::BTreeMap::new(),
+        })
+    }
+
+    /// Decides one event; `input` is `{"event": ..., <fact>: <value>}`.
+    fn decide(&mut self, mut input: Map<String, Value>) -> Option<Value> {
+        let bundle = self.session.checked.bundle.as_ref()?;
+        // The classifier knows facts a given bundle may not (extra
+        // attributes, categories it does not declare): keep what it takes.
+        let mut facts = Facts::from_json(&bundle.schema, &Value::Object(input.clone()));
+        if let Err(errors) = &facts {
+            for error in errors {
+                let name = match error {
+                    FactsError::UnknownFact { name, .. }
+                    | FactsError::WrongEvent { name, .. }
+                    | FactsError::BadValue { name, .. } => name.clone(),
+                    _ => continue,
+                };
+                let Some(value) = input.remove(&name) else {
+                    continue;
+                };
+                // A set keeps the elements the bundle accepts.
+                if let (FactsError::BadValue { .. }, Value::Array(items)) = (error, &value) {
+                    let event = input.get("event").cloned().unwrap_or(Value::Null);
+                    let kept: Vec<Value> = items
+                        .iter()
+                        .filter(|item| {
+                            let mut one = Map::new();
+                            one.insert("event".to_owned(), event.clone());
+                            one.insert(name.clone(), Value::Array(vec![(*item).clone()]));
+                            Facts::from_json(&bundle.schema, &Value::Object(one)).is_ok()
+                        })
+                        .cloned()
+                        .collect();
+                    if kept.len() < items.len() {
+                        *self
+                            .dropped
+                            .entry(format!("{name} (some values)"))
+                            .or_default() += 1;
+                    }
+                    input.insert(name, Value::Array(kept));
+                    continue;
+                }
+                // A fact of another event (`dns.qname` on a DNS flow) is
+                // expected; only facts the schema lacks are worth a word.
+                if !matches!(error, FactsError::WrongEvent { .. }) {
+                    *self.dropped.entry(name).or_default() += 1;
+                }
+            }
+            facts = Facts::from_json(&bundle.schema, &Value::Object(input));
+        }
+        let facts = facts.ok()?;
+        let decision = evaluate(
+            bundle,
+            &facts,
+            Options {
+                trace: false,
+                only: None,
+            },
+        );
+        Some(interp::decision_json(
+            bundle,
+            &self.session.sources,
+            &decision,
+        ))
+    }
+}
+
+/// The `decision` output record for an event.
+fn decision_record(decision: &Value, event: &str, key: (&str, Value)) -> Map<String, Value> {
+    let mut out = Map::new();
+    out.insert("type".to_owned(), Value::String("decision".to_owned()));
+    out.insert("event".to_owned(), Value::String(event.to_owned()));
+    out.insert(key.0.to_owned(), key.1);
+    if let Value::Object(fields) = decision {
+        for (k, v) in fields {
+            out.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    out
+}
+
+/// The verdict word of a decision, for the text tables.
+fn verdict_of(decision: Option<&Value>) -> String {
+    decision
+        .and_then(|d| d.get("verdict"))
+        .and_then(Value::as_str)
+        .unwrap_or("-")
+        .to_owned()
 }
 
 enum Failure {
@@ -75,6 +194,8 @@ enum Failure {
     BrokenPipe,
     Usage(String),
     Io(io::Error),
+    /// Already reported; exit with this code.
+    Exit(ExitCode),
 }
 
 impl From<io::Error> for Failure {
@@ -145,14 +266,10 @@ fn write_json(out: &mut impl Write, object: Map<String, Value>) -> io::Result<()
 }
 
 fn inspect(args: &InspectArgs) -> Result<ExitCode, Failure> {
-    if let Some(policy) = &args.policy {
-        // FIXME(#4): decide with the policy interpreter once ward-lang's
-        // evaluation API is merged into this command.
-        return Err(Failure::Usage(format!(
-            "`--policy {}` is not yet available in this build\n  help: run without `--policy` to see the facts, then `ward eval --input` on them",
-            policy.display()
-        )));
-    }
+    let mut decider = match &args.policy {
+        Some(path) => Some(PolicyDecider::load(path)?),
+        None => None,
+    };
     let lists = load_lists(args)?;
     let oui = match OuiTable::load(&args.oui) {
         Ok(table) => Some(table),
@@ -172,23 +289,44 @@ fn inspect(args: &InspectArgs) -> Result<ExitCode, Failure> {
     let mut inspector = Inspector::new(config, lists.as_ref(), oui.as_ref());
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let mut flows: Vec<FlowRecord> = Vec::new();
-    let mut queries: Vec<DnsRecord> = Vec::new();
+    let mut flows: Vec<(FlowRecord, Option<Value>)> = Vec::new();
+    let mut queries: Vec<(DnsRecord, Option<Value>)> = Vec::new();
     let mut write_error: Option<io::Error> = None;
     let format = args.format;
     let mut emit = |event: Event| {
         if write_error.is_some() {
             return;
         }
+        let decision = decider.as_mut().and_then(|d| match &event {
+            Event::Flow(f) => d.decide(f.decision_input()),
+            Event::Dns(q) => d.decide(q.decision_input()),
+        });
         let result = match (format, event) {
-            (Format::Json, Event::Flow(f)) => write_json(&mut out, f.to_json()),
-            (Format::Json, Event::Dns(d)) => write_json(&mut out, d.to_json()),
+            (Format::Json, Event::Flow(f)) => {
+                write_json(&mut out, f.to_json()).and_then(|()| match &decision {
+                    Some(d) => {
+                        write_json(&mut out, decision_record(d, "flow", ("flow", f.id.into())))
+                    }
+                    None => Ok(()),
+                })
+            }
+            (Format::Json, Event::Dns(q)) => write_json(&mut out, q.to_json()).and_then(|()| {
+                let name = q
+                    .attributes
+                    .get("dns.qname")
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                match &decision {
+                    Some(d) => write_json(&mut out, decision_record(d, "dns", ("qname", name))),
+                    None => Ok(()),
+                }
+            }),
             (Format::Text, Event::Flow(f)) => {
-                flows.push(*f);
+                flows.push((*f, decision));
                 Ok(())
             }
-            (Format::Text, Event::Dns(d)) => {
-                queries.push(*d);
+            (Format::Text, Event::Dns(q)) => {
+                queries.push((*q, decision));
                 Ok(())
             }
         };
@@ -215,6 +353,13 @@ fn inspect(args: &InspectArgs) -> Result<ExitCode, Failure> {
     let (devices, summary) = inspector.finish(&mut emit);
     if let Some(e) = write_error {
         return Err(e.into());
+    }
+    if let Some(decider) = &decider {
+        for (fact, count) in &decider.dropped {
+            warn(&format!(
+                "fact `{fact}` left out of {count} decisions: the policy bundle does not take it"
+            ));
+        }
     }
 
     match format {
@@ -311,8 +456,8 @@ fn key_attributes(record: &FlowRecord) -> String {
 fn write_text(
     out: &mut impl Write,
     devices: &[DeviceReport],
-    flows: &[FlowRecord],
-    queries: &[DnsRecord],
+    flows: &[(FlowRecord, Option<Value>)],
+    queries: &[(DnsRecord, Option<Value>)],
     summary: &Summary,
 ) -> io::Result<()> {
     writeln!(out, "DEVICES")?;
@@ -346,15 +491,16 @@ fn write_text(
         "{:>5} {:<46} {:<46} {:<10} {:<60} VERDICT",
         "ID", "CLIENT", "SERVER", "PROTOCOL", "ATTRIBUTES"
     )?;
-    for f in flows {
+    for (f, decision) in flows {
         writeln!(
             out,
-            "{:>5} {:<46} {:<46} {:<10} {:<60} -",
+            "{:>5} {:<46} {:<46} {:<10} {:<60} {}",
             f.id,
             format!("{}:{}", f.src.ip, f.src.port),
             format!("{}:{}/{}", f.dst.ip, f.dst.port, f.transport.name()),
             f.protocol.name(),
-            fit(&key_attributes(f), 60)
+            fit(&key_attributes(f), 60),
+            verdict_of(decision.as_ref())
         )?;
     }
 
@@ -363,10 +509,10 @@ fn write_text(
         writeln!(out, "DNS QUERIES")?;
         writeln!(
             out,
-            "{:<40} {:<50} {:<6} {:<30} CATEGORIES",
-            "CLIENT", "NAME", "TYPE", "ANSWERS"
+            "{:<40} {:<50} {:<6} {:<30} {:<24} VERDICT",
+            "CLIENT", "NAME", "TYPE", "ANSWERS", "CATEGORIES"
         )?;
-        for q in queries {
+        for (q, decision) in queries {
             let get = |name: &str| match q.attributes.get(name) {
                 Some(Value::String(s)) => s.clone(),
                 Some(Value::Array(items)) => items
@@ -378,12 +524,13 @@ fn write_text(
             };
             writeln!(
                 out,
-                "{:<40} {:<50} {:<6} {:<30} {}",
+                "{:<40} {:<50} {:<6} {:<30} {:<24} {}",
                 q.client.ip.to_string(),
                 fit(&get("dns.qname"), 50),
                 get("dns.qtype"),
                 fit(&get("dns.answers"), 30),
-                get("dns.categories")
+                fit(&get("dns.categories"), 24),
+                verdict_of(decision.as_ref())
             )?;
         }
     }

@@ -266,3 +266,169 @@ fn known_values() {
         );
     }
 }
+
+/// Loads a corpus list and returns the set and its report.
+fn load_list(
+    set: &mut ward_runtime::categories::CategorySet,
+    root: &Path,
+    category: &str,
+    file: &str,
+) -> ward_runtime::categories::LoadReport {
+    let bytes = std::fs::read(root.join("lists").join(file)).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    set.load(
+        category,
+        ward_runtime::categories::ListKind::Block,
+        &text,
+        None,
+    )
+    .unwrap()
+}
+
+#[test]
+fn real_lists_load_with_their_published_counts() {
+    use ward_runtime::categories::{CategorySet, ListFormat};
+    let Some(root) = corpus() else {
+        eprintln!("WARD_CORPUS not set: corpus test skipped");
+        return;
+    };
+    let mut set = CategorySet::new();
+
+    // (file, format, rules, ip addresses, unsupported) as the README and
+    // SOURCE.txt files count them.
+    let expected = [
+        (
+            "stevenblack/hosts.fakenews-gambling-porn-social.2019-03-27",
+            ListFormat::Hosts,
+            55_981,
+            2,
+            0,
+        ),
+        (
+            "stevenblack/base-unified.2026-06-26.domains.txt",
+            ListFormat::Domains,
+            83_808,
+            0,
+            0,
+        ),
+        (
+            "urlhaus-filter/urlhaus-filter-domains.txt",
+            ListFormat::Domains,
+            2_689,
+            23_079,
+            0,
+        ),
+        (
+            "urlhaus-filter/urlhaus-filter-wildcard.txt",
+            ListFormat::Wildcard,
+            2_689,
+            23_079,
+            0,
+        ),
+        (
+            "urlhaus-filter/urlhaus-filter-agh.txt",
+            ListFormat::Adblock,
+            2_689,
+            23_079,
+            0,
+        ),
+        (
+            "urlhaus-filter/urlhaus-filter-ag.txt",
+            ListFormat::Adblock,
+            2_692,
+            23_079,
+            6_051,
+        ),
+        (
+            "urlhaus-filter/urlhaus-filter-hosts.txt",
+            ListFormat::Hosts,
+            2_689,
+            0,
+            0,
+        ),
+        (
+            "urlhaus-filter/urlhaus-filter-rpz.conf",
+            ListFormat::Rpz,
+            2_689,
+            0,
+            0,
+        ),
+        (
+            "ut1/malware/domains",
+            ListFormat::Domains,
+            216_597,
+            1_844,
+            0,
+        ),
+        ("hagezi/light.rpz.txt", ListFormat::Rpz, 139_502, 0, 0),
+        (
+            "hagezi/light.adblock.txt",
+            ListFormat::Adblock,
+            69_751,
+            0,
+            0,
+        ),
+        (
+            "hagezi/light.wildcard.txt",
+            ListFormat::Wildcard,
+            69_751,
+            0,
+            0,
+        ),
+    ];
+    for (i, (file, format, rules, ips, unsupported)) in expected.iter().enumerate() {
+        let report = load_list(&mut set, &root, &format!("c{i}"), file);
+        assert_eq!(report.format, Some(*format), "{file}");
+        assert_eq!(report.added, *rules, "{file}");
+        assert_eq!(report.ip_literals, *ips, "{file}");
+        assert_eq!(report.unsupported, *unsupported, "{file}");
+        assert_eq!(report.bad, 0, "{file}: {:?}", report.bad_lines);
+    }
+    // The CNAME-cloaking list repeats 124 names under several trackers.
+    let report = load_list(
+        &mut set,
+        &root,
+        "cname",
+        "adguard-cname-trackers/combined_disguised_trackers.txt",
+    );
+    assert_eq!((report.added, report.duplicates), (6_019, 124));
+
+    // The same URLhaus names in five formats match alike: the name and its
+    // subdomains (RPZ lists the name itself only).
+    let domains =
+        std::fs::read_to_string(root.join("lists/urlhaus-filter/urlhaus-filter-hosts.txt"))
+            .unwrap();
+    let mut checked = 0;
+    for name in domains.lines().filter_map(|l| l.strip_prefix("0.0.0.0 ")) {
+        let exact = set.categories_of(name);
+        for category in ["c2", "c3", "c4", "c6", "c7"] {
+            assert!(exact.iter().any(|c| c == category), "{name}: {exact:?}");
+        }
+        let below = set.categories_of(&format!("sub.{name}"));
+        for category in ["c2", "c3", "c4", "c6"] {
+            assert!(below.iter().any(|c| c == category), "sub.{name}: {below:?}");
+        }
+        assert!(!below.iter().any(|c| c == "c7"), "sub.{name}: {below:?}");
+        checked += 1;
+    }
+    assert_eq!(checked, 2_689);
+
+    // HaGeZi's RPZ writes `name` and `*.name`: the same coverage as its
+    // Adblock form.
+    assert!(
+        set.categories_of("marketing.globalpointofcare.abbott")
+            .contains(&"c9".to_owned())
+    );
+    assert!(
+        set.categories_of("x.marketing.globalpointofcare.abbott")
+            .contains(&"c9".to_owned())
+    );
+    assert!(
+        set.categories_of("x.marketing.globalpointofcare.abbott")
+            .contains(&"c10".to_owned())
+    );
+    assert!(
+        !set.categories_of("globalpointofcare.abbott")
+            .contains(&"c9".to_owned())
+    );
+}
