@@ -189,71 +189,10 @@ fn ticks_to_micros(raw: u64, ticks_per_second: u64) -> u64 {
     u64::try_from(wide).unwrap_or(u64::MAX)
 }
 
-/// Writers of small captures, shared by this crate's tests.
-#[cfg(test)]
-pub(crate) mod testing {
-    /// A legacy pcap file (microsecond, little endian) of the given frames.
-    pub(crate) fn pcap_file(linktype: u32, frames: &[(u64, Vec<u8>)]) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-        out.extend_from_slice(&2u16.to_le_bytes());
-        out.extend_from_slice(&4u16.to_le_bytes());
-        out.extend_from_slice(&0i32.to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
-        out.extend_from_slice(&65535u32.to_le_bytes());
-        out.extend_from_slice(&linktype.to_le_bytes());
-        for (ts, data) in frames {
-            out.extend_from_slice(&((ts / 1_000_000) as u32).to_le_bytes());
-            out.extend_from_slice(&((ts % 1_000_000) as u32).to_le_bytes());
-            out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-            out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-            out.extend_from_slice(data);
-        }
-        out
-    }
-
-    /// A pcapng file with one section, one interface and enhanced packets.
-    pub(crate) fn pcapng_file(linktype: u16, frames: &[(u64, Vec<u8>)]) -> Vec<u8> {
-        fn block(out: &mut Vec<u8>, kind: u32, body: &[u8]) {
-            let padded = body.len().div_ceil(4) * 4;
-            let total = (12 + padded) as u32;
-            out.extend_from_slice(&kind.to_le_bytes());
-            out.extend_from_slice(&total.to_le_bytes());
-            out.extend_from_slice(body);
-            out.resize(out.len() + padded - body.len(), 0);
-            out.extend_from_slice(&total.to_le_bytes());
-        }
-        let mut out = Vec::new();
-        let mut shb = Vec::new();
-        shb.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
-        shb.extend_from_slice(&1u16.to_le_bytes());
-        shb.extend_from_slice(&0u16.to_le_bytes());
-        shb.extend_from_slice(&(-1i64).to_le_bytes());
-        block(&mut out, 0x0a0d_0d0a, &shb);
-        let mut idb = Vec::new();
-        idb.extend_from_slice(&linktype.to_le_bytes());
-        idb.extend_from_slice(&0u16.to_le_bytes());
-        idb.extend_from_slice(&0u32.to_le_bytes());
-        block(&mut out, 1, &idb);
-        for (ts, data) in frames {
-            let mut epb = Vec::new();
-            epb.extend_from_slice(&0u32.to_le_bytes());
-            epb.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
-            epb.extend_from_slice(&(*ts as u32).to_le_bytes());
-            epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
-            epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
-            epb.extend_from_slice(data);
-            epb.resize(epb.len().div_ceil(4) * 4, 0);
-            block(&mut out, 6, &epb);
-        }
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::testing::{pcap_file, pcapng_file};
     use super::*;
+    use crate::synth::{pcap_file, pcapng_file};
 
     type Frames = Vec<(u64, i32, Vec<u8>)>;
 

@@ -315,6 +315,12 @@ impl<'a> Inspector<'a> {
                 payload,
                 emit,
             );
+            if matches!(sport, 67 | 68)
+                && matches!(dport, 67 | 68)
+                && let Some(attributes) = crate::proto::dhcp::parse(payload)
+            {
+                self.inventory.observe_dhcp(&attributes, ts);
+            }
         }
         if matches!(packet.transport, Transport::Other { .. }) {
             self.summary.skipped += 1;
@@ -535,10 +541,10 @@ fn peer_facts(attributes: &mut Attributes, peer: Endpoint, domain: Option<&str>)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::testing::pcap_file;
     use crate::categories::ListKind;
-    use crate::packet::testing::{ethernet, ip, tcp, udp};
     use crate::proto::dns::build::{query, response};
+    use crate::synth::pcap_file;
+    use crate::synth::{ethernet, ip, tcp, udp};
 
     const CLIENT_MAC: [u8; 6] = [0x00, 0x09, 0xfb, 0xaa, 0xbb, 0xcc];
     const SERVER_MAC: [u8; 6] = [0x00, 0x50, 0x56, 0x01, 0x02, 0x03];

@@ -180,24 +180,9 @@ impl Inventory {
         let protocol = identified.protocol;
         let a = &identified.attributes;
 
-        // DHCP: the evidence belongs to the MAC address in the message.
+        // DHCP evidence is taken per message (see `observe_dhcp`): many
+        // clients share one 0.0.0.0 -> broadcast flow.
         if protocol == Protocol::Dhcp {
-            let mac = text(a, "dhcp.client_mac").and_then(|m| parse_mac(&m));
-            if let Some(mac) = mac {
-                let entry = self.dhcp_by_mac.entry(mac).or_default();
-                entry.mac = Some(mac);
-                entry.protocols.insert(protocol.name());
-                if let Some(h) = text(a, "dhcp.hostname") {
-                    entry.hostname = Some(h);
-                }
-                if let Some(f) = text(a, "dhcp.fingerprint") {
-                    entry.dhcp_fingerprint = Some(f);
-                }
-                if let Some(v) = text(a, "dhcp.vendor_class") {
-                    entry.dhcp_vendor_class = Some(v);
-                }
-                entry.touch(flow);
-            }
             return;
         }
 
@@ -233,6 +218,31 @@ impl Inventory {
             }
             record_evidence(device, protocol, a, is_client);
         }
+    }
+
+    /// Records one DHCP message's evidence (from `proto::dhcp::parse`),
+    /// which belongs to the client MAC address it names, seen at `ts` (µs).
+    pub fn observe_dhcp(&mut self, attributes: &Attributes, ts: u64) {
+        let Some(mac) = text(attributes, "dhcp.client_mac").and_then(|m| parse_mac(&m)) else {
+            return;
+        };
+        let entry = self.dhcp_by_mac.entry(mac).or_default();
+        entry.mac = Some(mac);
+        entry.protocols.insert(Protocol::Dhcp.name());
+        if let Some(h) = text(attributes, "dhcp.hostname") {
+            entry.hostname = Some(h);
+        }
+        if let Some(f) = text(attributes, "dhcp.fingerprint") {
+            entry.dhcp_fingerprint = Some(f);
+        }
+        if let Some(v) = text(attributes, "dhcp.vendor_class") {
+            entry.dhcp_vendor_class = Some(v);
+        }
+        if entry.flows == 0 || ts < entry.first_seen {
+            entry.first_seen = ts;
+        }
+        entry.last_seen = entry.last_seen.max(ts);
+        entry.flows += 1;
     }
 
     /// Devices with their class guesses, in address order; devices known

@@ -10,3 +10,4 @@ pub mod oui;
 pub mod packet;
 pub mod proto;
 pub mod reassembly;
+pub mod synth;

@@ -414,82 +414,10 @@ fn decode_transport(protocol: u8, body: &[u8]) -> Result<Transport<'_>, DecodeEr
     }
 }
 
-/// Writers of frames for tests of this crate.
-#[cfg(test)]
-pub(crate) mod testing {
-    use std::net::IpAddr;
-
-    /// An IPv4 or IPv6 header plus `payload` for IP protocol `protocol`.
-    pub(crate) fn ip(src: IpAddr, dst: IpAddr, protocol: u8, payload: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        match (src, dst) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => {
-                out.push(0x45);
-                out.push(0);
-                out.extend_from_slice(&((20 + payload.len()) as u16).to_be_bytes());
-                out.extend_from_slice(&[0, 0, 0x40, 0, 64, protocol, 0, 0]);
-                out.extend_from_slice(&s.octets());
-                out.extend_from_slice(&d.octets());
-            }
-            (IpAddr::V6(s), IpAddr::V6(d)) => {
-                out.extend_from_slice(&[0x60, 0, 0, 0]);
-                out.extend_from_slice(&(payload.len() as u16).to_be_bytes());
-                out.push(protocol);
-                out.push(64);
-                out.extend_from_slice(&s.octets());
-                out.extend_from_slice(&d.octets());
-            }
-            _ => panic!("mixed address families"),
-        }
-        out.extend_from_slice(payload);
-        out
-    }
-
-    /// A TCP header (no options) plus payload.
-    pub(crate) fn tcp(sport: u16, dport: u16, seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.extend_from_slice(&sport.to_be_bytes());
-        out.extend_from_slice(&dport.to_be_bytes());
-        out.extend_from_slice(&seq.to_be_bytes());
-        out.extend_from_slice(&0u32.to_be_bytes());
-        out.push(5 << 4);
-        out.push(flags);
-        out.extend_from_slice(&[0xff, 0xff, 0, 0, 0, 0]);
-        out.extend_from_slice(payload);
-        out
-    }
-
-    /// A UDP header plus payload.
-    pub(crate) fn udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.extend_from_slice(&sport.to_be_bytes());
-        out.extend_from_slice(&dport.to_be_bytes());
-        out.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
-        out.extend_from_slice(&[0, 0]);
-        out.extend_from_slice(payload);
-        out
-    }
-
-    /// An Ethernet frame around an IP packet.
-    pub(crate) fn ethernet(src: [u8; 6], dst: [u8; 6], ip_packet: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.extend_from_slice(&dst);
-        out.extend_from_slice(&src);
-        let ethertype: u16 = if ip_packet.first().map(|b| b >> 4) == Some(6) {
-            0x86dd
-        } else {
-            0x0800
-        };
-        out.extend_from_slice(&ethertype.to_be_bytes());
-        out.extend_from_slice(ip_packet);
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::testing::*;
     use super::*;
+    use crate::synth::*;
 
     const A: [u8; 6] = [0x00, 0x1b, 0x21, 1, 2, 3];
     const B: [u8; 6] = [0x00, 0x50, 0x56, 4, 5, 6];
