@@ -122,6 +122,20 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
+    // The same queries against a list small enough to stay in cache: what
+    // the lookup costs without memory misses.
+    let small_text: String = list.iter().take(10_000).map(|n| format!("{n}\n")).collect();
+    let mut small = CategorySet::with_seed(7);
+    small
+        .load("generated", ListKind::Block, &small_text, None)
+        .unwrap();
+    group.bench_function("ward_table_10k_in_cache", |b| {
+        b.iter(|| {
+            for q in &queries {
+                black_box(small.lookup(black_box(q)));
+            }
+        })
+    });
     group.bench_function("hashset_baseline_1m", |b| {
         b.iter(|| {
             for q in &queries {

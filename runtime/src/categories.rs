@@ -19,8 +19,8 @@
 //! # Design
 //!
 //! Names are not stored. Each listed name is reduced to a keyed 64-bit
-//! hash, computed from the last byte to the first so that one pass over a
-//! queried name yields the hashes of all its parents; an open-addressing
+//! hash, computed label by label from the last to the first so that one
+//! pass over a queried name yields the hashes of all its parents; an open-addressing
 //! table maps each hash to two category bitmasks (the name itself, the
 //! names below it). That is 16 bytes a slot at most three quarters full,
 //! about 21 to 32 bytes a name, and a lookup costs one probe per label.
@@ -46,6 +46,8 @@ use regex_automata::{Input, MatchKind, PatternSet};
 
 /// Most categories one set holds (one bit each in a 32-bit mask).
 pub const MAX_CATEGORIES: usize = 32;
+/// Parent names whose probes are batched (deeper names probe one by one).
+const MAX_BATCH: usize = 16;
 /// Bad lines whose number and reason a [`LoadReport`] keeps.
 const MAX_REPORTED_LINES: usize = 100;
 
@@ -289,6 +291,30 @@ impl NameTable {
     fn memory(&self) -> usize {
         self.slots.len() * std::mem::size_of::<Slot>()
     }
+
+    /// The union of the `below` masks of the given hashes. The first slot
+    /// of every hash is read before any is examined, so the loads overlap.
+    fn below_any(&self, hashes: &[u64]) -> u32 {
+        let mask = self.mask();
+        let mut first = [Slot::default(); MAX_BATCH];
+        for (slot, &hash) in first.iter_mut().zip(hashes) {
+            *slot = self
+                .slots
+                .get((hash as usize) & mask)
+                .copied()
+                .unwrap_or_default();
+        }
+        let mut below = 0;
+        for (slot, &hash) in first.iter().zip(hashes) {
+            if slot.hash == hash {
+                below |= slot.below;
+            } else if slot.hash != 0 {
+                // Collided with another name: continue the probe.
+                below |= self.find(hash).map_or(0, |s| s.below);
+            }
+        }
+        below
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -316,10 +342,37 @@ impl Default for CategorySet {
     }
 }
 
-/// Hash state step for one byte (FNV-1a style, keyed by the seed).
+/// Hash of one label, eight bytes at a time, ASCII case folded by setting
+/// bit 5 of every byte (exact for letters, digits, `-` and `_`, the bytes a
+/// valid name holds; other bytes may fold together, which only lets one
+/// invalid name match another).
 #[inline]
-fn step(state: u64, byte: u8) -> u64 {
-    (state ^ u64::from(byte.to_ascii_lowercase())).wrapping_mul(0x0000_0100_0000_01b3)
+fn label_hash(label: &[u8]) -> u64 {
+    const FOLD: u64 = 0x2020_2020_2020_2020;
+    let mut h = (label.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut chunks = label.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        h = (h ^ (u64::from_le_bytes(word) | FOLD)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 29;
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut word = [0u8; 8];
+        for (slot, b) in word.iter_mut().zip(rest) {
+            *slot = b | 0x20;
+        }
+        h = (h ^ u64::from_le_bytes(word)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^= h >> 29;
+    }
+    h
+}
+
+/// Extends the hash state of a parent with the label to its left.
+#[inline]
+fn step(state: u64, label: &[u8]) -> u64 {
+    (state.rotate_left(23) ^ label_hash(label)).wrapping_mul(0x0000_0100_0000_01b3)
 }
 
 /// Final mix so the low bits index the table well; never zero.
@@ -386,8 +439,8 @@ impl CategorySet {
 
     fn hash_name(&self, name: &str) -> u64 {
         let mut state = self.seed;
-        for &b in name.as_bytes().iter().rev() {
-            state = step(state, b);
+        for label in name.as_bytes().rsplit(|b| *b == b'.') {
+            state = step(state, label);
         }
         finish(state)
     }
@@ -491,31 +544,43 @@ impl CategorySet {
     pub fn lookup(&self, name: &str) -> Matches {
         let name = name.strip_suffix('.').unwrap_or(name);
         let bytes = name.as_bytes();
-        let mut block = 0u32;
-        let mut excepted = 0u32;
         let check_exceptions = self.exceptions.len > 0;
 
-        // One pass from the end: at each dot the state is the hash of the
-        // parent to its right.
+        // One pass from the end, label by label: after each label the
+        // state is the hash of that parent. The parents' hashes are
+        // gathered first so that their table probes are independent loads
+        // the processor can overlap (each is likely a cache miss in a
+        // large table).
+        let mut parents = [0u64; MAX_BATCH];
+        let mut count = 0;
+        let mut block = 0u32;
+        let mut excepted = 0u32;
         let mut state = self.seed;
-        for (i, &b) in bytes.iter().enumerate().rev() {
-            if b == b'.' && i + 1 < bytes.len() {
-                let hash = finish(state);
-                if let Some(slot) = self.block.find(hash) {
-                    block |= slot.below;
-                }
-                if check_exceptions && let Some(slot) = self.exceptions.find(hash) {
-                    excepted |= slot.below;
+        let mut labels = bytes.rsplit(|b| *b == b'.').peekable();
+        while let Some(label) = labels.next() {
+            state = step(state, label);
+            if labels.peek().is_none() {
+                break;
+            }
+            let hash = finish(state);
+            if let Some(slot) = parents.get_mut(count) {
+                *slot = hash;
+                count += 1;
+            } else {
+                // Deeper than the batch: probe one by one.
+                block |= self.block.find(hash).map_or(0, |s| s.below);
+                if check_exceptions {
+                    excepted |= self.exceptions.find(hash).map_or(0, |s| s.below);
                 }
             }
-            state = step(state, b);
         }
-        let hash = finish(state);
-        if let Some(slot) = self.block.find(hash) {
-            block |= slot.exact;
-        }
-        if check_exceptions && let Some(slot) = self.exceptions.find(hash) {
-            excepted |= slot.exact;
+        let full = finish(state);
+        let parents = parents.get(..count).unwrap_or_default();
+
+        block |= self.block.find(full).map_or(0, |s| s.exact) | self.block.below_any(parents);
+        if check_exceptions {
+            excepted |= self.exceptions.find(full).map_or(0, |s| s.exact)
+                | self.exceptions.below_any(parents);
         }
 
         if let Some(regex) = &self.regex {
@@ -1129,6 +1194,16 @@ mod tests {
             set.load("allow", ListKind::Block, "", None),
             Err(CategoryError::KindMismatch("allow".into()))
         );
+    }
+
+    #[test]
+    fn names_deeper_than_the_probe_batch() {
+        let (set, _) = set_with("deep", "example.org\n");
+        let labels: Vec<String> = (0..40).map(|i| format!("l{i}")).collect();
+        let name = format!("{}.example.org", labels.join("."));
+        check(&set, &[(name.as_str(), &["deep"]), ("org", &[])]);
+        let (set, _) = set_with("deep", &format!("{name}\n"));
+        check(&set, &[(name.as_str(), &["deep"]), ("example.org", &[])]);
     }
 
     #[test]
