@@ -206,6 +206,17 @@ mod tests {
     }
 
     #[test]
+    fn truncated_negotiation_keeps_what_it_has() {
+        let client = smb2_negotiate(false, &[0x0202, 0x0311]);
+        // The header is complete, the dialect list cut off.
+        let a = parse(&client[..4 + 64 + 10], &[]).unwrap();
+        assert_eq!(a["smb.version"], json!("2.x"));
+        let a = parse(&client[..4 + 10], &[]);
+        assert_eq!(a.unwrap()["smb.version"], json!("2.x"));
+        assert!(parse(&client[..6], &[]).is_none());
+    }
+
+    #[test]
     fn session_request_before_smb() {
         let mut stream = vec![0x81, 0, 0, 4, 1, 2, 3, 4];
         stream.extend_from_slice(&smb1_negotiate(&["NT LM 0.12"]));
