@@ -7,6 +7,7 @@
 )]
 
 mod cmd;
+mod inspect;
 mod load;
 mod output;
 
@@ -33,6 +34,8 @@ enum Command {
     Fmt(cmd::fmt::FmtArgs),
     /// Decide one event's facts and print the decision as JSON.
     Eval(cmd::eval::EvalArgs),
+    /// Classify the traffic in packet captures: devices, flows, DNS.
+    Inspect(inspect::InspectArgs),
 }
 
 fn main() -> ExitCode {
@@ -77,5 +80,6 @@ fn run(command: &Command) -> ExitCode {
         Command::Test(args) => cmd::test::run(args),
         Command::Fmt(args) => cmd::fmt::run(args),
         Command::Eval(args) => cmd::eval::run(args),
+        Command::Inspect(args) => inspect::run(args),
     }
 }
