@@ -712,6 +712,8 @@ pub const MDS2_QUESTIONS: &[&str] = &[
 pub struct Schema {
     facts: Vec<FactDef>,
     by_name: HashMap<String, FactId>,
+    /// The first segments of fact names.
+    namespaces: Vec<String>,
     pub taxonomy: Taxonomy,
     pub categories: Categories,
 }
@@ -939,6 +941,187 @@ fn builtin_facts() -> Vec<FactDef> {
         flow,
         "SMB dialect, as `1`, `2.1` or `3.1.1`",
     );
+    fact(
+        "dicom.transfer_syntaxes",
+        strings(),
+        flow,
+        "transfer syntax UIDs proposed",
+    );
+    fact(
+        "dicom.association",
+        Type::Str,
+        flow,
+        "outcome: `accepted`, `rejected` or `aborted`",
+    );
+    fact(
+        "dicom.reject_reason",
+        Type::Str,
+        flow,
+        "reason given in an A-ASSOCIATE-RJ",
+    );
+    fact(
+        "hl7.control_id",
+        Type::Str,
+        flow,
+        "message control id (MSH-10)",
+    );
+    fact(
+        "hl7.ack_code",
+        Type::Str,
+        flow,
+        "acknowledgement code (MSA-1), as `AA`, `AE`, `AR`",
+    );
+    fact(
+        "hl7.device_ids",
+        strings(),
+        flow,
+        "device identifiers from PRT and OBX segments",
+    );
+    fact(
+        "tls.client_version",
+        Type::Version,
+        flow,
+        "legacy version field of the ClientHello",
+    );
+    fact("http.status", Type::Int, flow, "response status code");
+    fact(
+        "http.server",
+        Type::Str,
+        flow,
+        "Server header of the response",
+    );
+    fact(
+        "smb.dialects",
+        strings(),
+        flow,
+        "SMB dialects the client offered",
+    );
+    fact(
+        "smb.encrypted",
+        Type::Bool,
+        flow,
+        "whether the SMB session encrypts",
+    );
+    fact(
+        "dhcp.message_type",
+        Type::Str,
+        flow,
+        "DHCP message type, as `discover`",
+    );
+    fact(
+        "dhcp.client_mac",
+        Type::Str,
+        flow,
+        "client hardware address",
+    );
+    fact("dhcp.hostname", Type::Name, flow, "host name option (12)");
+    fact(
+        "dhcp.vendor_class",
+        Type::Str,
+        flow,
+        "vendor class identifier (option 60)",
+    );
+    fact(
+        "dhcp.client_id",
+        Type::Str,
+        flow,
+        "client identifier (option 61)",
+    );
+    fact(
+        "dhcp.fingerprint",
+        Type::Str,
+        flow,
+        "parameter request list (option 55), comma-separated",
+    );
+    fact(
+        "dhcp.requested_ip",
+        Type::Ip,
+        flow,
+        "requested address (option 50)",
+    );
+    fact("dhcp.fqdn", Type::Name, flow, "client FQDN (option 81)");
+    fact(
+        "ssh.client_banner",
+        Type::Str,
+        flow,
+        "SSH client identification string",
+    );
+    fact(
+        "ssh.server_banner",
+        Type::Str,
+        flow,
+        "SSH server identification string",
+    );
+    fact(
+        "rdp.cookie",
+        Type::Str,
+        flow,
+        "RDP routing cookie (`mstshash`)",
+    );
+    fact(
+        "rdp.requested_protocols",
+        Type::Int,
+        flow,
+        "RDP requested protocols bit mask",
+    );
+    fact(
+        "rdp.encrypted",
+        Type::Bool,
+        flow,
+        "whether the RDP session negotiated TLS or CredSSP",
+    );
+    fact("ftp.banner", Type::Str, flow, "FTP server greeting");
+    fact("ftp.user", Type::Str, flow, "user name sent with USER");
+    fact("ntp.version", Type::Int, flow, "NTP version");
+    fact("ntp.mode", Type::Str, flow, "NTP mode, as `client`");
+    fact("syslog.facility", Type::Int, flow, "syslog facility");
+    fact("syslog.severity", Type::Int, flow, "syslog severity");
+    fact("snmp.version", Type::Str, flow, "SNMP version, as `v2c`");
+    fact("snmp.pdu", Type::Str, flow, "SNMP PDU type");
+    fact(
+        "snmp.default_community",
+        Type::Bool,
+        flow,
+        "whether a default community (`public`, `private`) was used",
+    );
+    fact("ssdp.method", Type::Str, flow, "SSDP method");
+    fact(
+        "ssdp.target",
+        Type::Str,
+        flow,
+        "search target or notification type",
+    );
+    fact("ssdp.server", Type::Str, flow, "SERVER header");
+    fact("ssdp.user_agent", Type::Str, flow, "USER-AGENT header");
+    fact(
+        "sdc.action",
+        Type::Str,
+        flow,
+        "WS-Discovery action of IEEE 11073 SDC",
+    );
+    fact(
+        "intellivue.message",
+        Type::Str,
+        flow,
+        "IntelliVue data export message type",
+    );
+    fact(
+        "astm.sender",
+        Type::Str,
+        flow,
+        "sender name of the ASTM header record",
+    );
+    fact(
+        "astm.sender_version",
+        Type::Str,
+        flow,
+        "sender software version of the ASTM header",
+    );
+    fact("poct1a.message", Type::Str, flow, "POCT1-A message type");
+    fact("poct1a.device_id", Type::Str, flow, "POCT1-A device id");
+    fact("poct1a.vendor_id", Type::Str, flow, "POCT1-A vendor id");
+    fact("poct1a.model_id", Type::Str, flow, "POCT1-A model id");
+    fact("poct1a.serial_id", Type::Str, flow, "POCT1-A serial number");
     fact("dns.qname", Type::Name, Events::DNS, "the name asked for");
     fact(
         "dns.qtype",
@@ -1025,9 +1208,17 @@ impl Schema {
             .enumerate()
             .map(|(i, f)| (f.name.clone(), FactId(i as u32)))
             .collect();
+        let mut namespaces: Vec<String> = facts
+            .iter()
+            .filter_map(|f| f.name.split('.').next())
+            .map(str::to_owned)
+            .collect();
+        namespaces.sort();
+        namespaces.dedup();
         Schema {
             facts,
             by_name,
+            namespaces,
             taxonomy,
             categories,
         }
@@ -1070,21 +1261,7 @@ impl Schema {
 
     /// The namespaces facts live under (`device`, `peer`, `dns`, ...).
     pub fn is_namespace(&self, word: &str) -> bool {
-        matches!(
-            word,
-            "device"
-                | "peer"
-                | "flow"
-                | "dicom"
-                | "hl7"
-                | "fhir"
-                | "tls"
-                | "http"
-                | "smb"
-                | "dns"
-                | "url"
-                | "time"
-        )
+        self.namespaces.iter().any(|n| n == word)
     }
 }
 

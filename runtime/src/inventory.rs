@@ -482,37 +482,37 @@ const MODALITY_SOP_CLASSES: [(&str, &str, &str); 9] = [
     ),
     (
         "1.2.840.10008.5.1.4.1.1.4",
-        "imaging.mr",
+        "imaging.mri",
         "MR Image Storage",
     ),
     (
         "1.2.840.10008.5.1.4.1.1.6.1",
-        "imaging.us",
+        "imaging.ultrasound",
         "Ultrasound Image Storage",
     ),
     (
         "1.2.840.10008.5.1.4.1.1.1",
-        "imaging.cr",
+        "imaging.xray",
         "Computed Radiography Image Storage",
     ),
     (
         "1.2.840.10008.5.1.4.1.1.1.1",
-        "imaging.dx",
+        "imaging.xray",
         "Digital X-Ray Image Storage",
     ),
     (
         "1.2.840.10008.5.1.4.1.1.1.2",
-        "imaging.mg",
+        "imaging.mammography",
         "Digital Mammography Image Storage",
     ),
     (
         "1.2.840.10008.5.1.4.1.1.20",
-        "imaging.nm",
+        "imaging.nuclear",
         "Nuclear Medicine Image Storage",
     ),
     (
         "1.2.840.10008.5.1.4.1.1.128",
-        "imaging.pet",
+        "imaging.nuclear.pet",
         "PET Image Storage",
     ),
 ];
@@ -573,7 +573,7 @@ impl Profiler for BehaviourProfiler {
                 }
             }
             guess(
-                "imaging.modality",
+                "imaging",
                 50,
                 "DICOM client offering image storage".to_owned(),
             );
@@ -604,11 +604,7 @@ impl Profiler for BehaviourProfiler {
             );
         } else if !d.hl7_applications.is_empty() {
             let types: Vec<&str> = d.hl7_message_types.iter().map(String::as_str).collect();
-            guess(
-                "clinical_it.hl7_sender",
-                30,
-                format!("sends HL7 {}", types.join(", ")),
-            );
+            guess("clinical_it", 30, format!("sends HL7 {}", types.join(", ")));
         }
         if d.hl7_receiver {
             guess(
@@ -620,7 +616,7 @@ impl Profiler for BehaviourProfiler {
 
         let speaks = |p: &str, client: bool| d.roles.contains(&(leak_name(p), client));
         if speaks("poct1a", true) || speaks("poct1a", false) {
-            guess("lab.poc_analyzer", 65, "speaks POCT1-A".to_owned());
+            guess("lab.poct", 65, "speaks POCT1-A".to_owned());
         }
         if speaks("astm", true) {
             guess("lab.analyzer", 60, "opens ASTM E1381 sessions".to_owned());
@@ -634,14 +630,14 @@ impl Profiler for BehaviourProfiler {
         }
         if speaks("intellivue", true) {
             guess(
-                "monitoring.central_station",
+                "monitoring.central",
                 40,
                 "polls IntelliVue data export".to_owned(),
             );
         }
         if speaks("sdc", true) {
             guess(
-                "monitoring.sdc_device",
+                "monitoring",
                 45,
                 "announces IEEE 11073 SDC services".to_owned(),
             );
