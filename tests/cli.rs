@@ -266,3 +266,51 @@ fn hostile_policy_files_get_clear_errors() {
         assert!(stderr.contains(message), "{name}: {stderr}");
     }
 }
+
+#[test]
+fn ward_toml_extends_the_vocabulary() {
+    let policy = r#"policy "p" {
+  mode enforce
+  on error block
+  rule partner on dns {
+    when dns.categories has hospital-partners and device.class in imaging.ct.photon_counting
+    then allow
+  }
+  default block
+}
+
+test "a photon-counting CT may resolve partners" {
+  given event dns, dns.qname "pacs.partner.example", dns.categories [hospital-partners],
+        device.class imaging.ct.photon_counting
+  expect allow by partner
+}
+"#;
+    let config =
+        b"categories = [\"hospital-partners\"]\nclasses = [\"imaging.ct.photon_counting\"]\n";
+    let dir = bundle(&[("p.ward", policy.as_bytes()), ("ward.toml", config)]);
+    let (stdout, _) = check(&["test"], dir.path(), 0);
+    assert_eq!(stdout.lines().last(), Some("1 passed, 0 failed"));
+
+    // Without the config, both names are unknown, each with its own error.
+    let dir = bundle(&[("p.ward", policy.as_bytes())]);
+    let (_, stderr) = check(&["check"], dir.path(), 1);
+    assert!(
+        stderr.contains("unknown category `hospital-partners`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("unknown device class `imaging.ct.photon_counting`"),
+        "{stderr}"
+    );
+
+    // Unknown keys and classes without a parent are refused with their line.
+    let bad = b"categories = [\"ok\"]\nclasess = [\"x\"]\n";
+    let dir = bundle(&[("p.ward", policy.as_bytes()), ("ward.toml", bad)]);
+    let (_, stderr) = check(&["check"], dir.path(), 1);
+    assert!(stderr.contains("unknown field `clasess`"), "{stderr}");
+    assert!(stderr.contains("ward.toml:2:1"), "{stderr}");
+    let orphan = b"classes = [\"robots.surgical\"]\n";
+    let dir = bundle(&[("p.ward", policy.as_bytes()), ("ward.toml", orphan)]);
+    let (_, stderr) = check(&["check"], dir.path(), 1);
+    assert!(stderr.contains("no parent class `robots`"), "{stderr}");
+}
