@@ -212,7 +212,10 @@ fn warn(message: &str) {
     let _ = writeln!(io::stderr(), "warning: {message}");
 }
 
-fn load_lists(args: &InspectArgs) -> Result<Option<CategorySet>, Failure> {
+fn load_lists(
+    args: &InspectArgs,
+    schema: &ward_lang::Schema,
+) -> Result<Option<CategorySet>, Failure> {
     if args.lists.is_empty() && args.allow_lists.is_empty() {
         return Ok(None);
     }
@@ -228,6 +231,18 @@ fn load_lists(args: &InspectArgs) -> Result<Option<CategorySet>, Failure> {
                 "`{spec}` is not CATEGORY=FILE\n  help: for example `--list malware=lists/malware.txt`"
             )));
         };
+        // A list under a name no policy can test would be dead weight, and
+        // a typo (`malwre`) would silently switch the list off.
+        if schema.categories.get(category).is_none() || category.is_empty() {
+            let known: Vec<&str> = schema.categories.names().collect();
+            let hint = ward_lang::diag::did_you_mean(category, known.iter().copied())
+                .map(|s| format!("did you mean `{s}`? "))
+                .unwrap_or_default();
+            return Err(Failure::Usage(format!(
+                "unknown category `{category}` in `{spec}`\n  help: {hint}known categories: {}; declare others in the bundle's `ward.toml`",
+                known.join(", ")
+            )));
+        }
         let bytes = std::fs::read(path)
             .map_err(|e| Failure::Usage(format!("cannot read the list `{path}`: {e}")))?;
         let text = String::from_utf8_lossy(&bytes);
@@ -270,7 +285,11 @@ fn inspect(args: &InspectArgs) -> Result<ExitCode, Failure> {
         Some(path) => Some(PolicyDecider::load(path)?),
         None => None,
     };
-    let lists = load_lists(args)?;
+    let schema = decider
+        .as_ref()
+        .and_then(|d| d.session.checked.bundle.as_ref())
+        .map_or_else(ward_lang::Schema::default, |b| b.schema.clone());
+    let lists = load_lists(args, &schema)?;
     let oui = match OuiTable::load(&args.oui) {
         Ok(table) => Some(table),
         Err(e) => {
@@ -369,7 +388,13 @@ fn inspect(args: &InspectArgs) -> Result<ExitCode, Failure> {
             }
             write_json(&mut out, summary.to_json(devices.len()))?;
         }
-        Format::Text => write_text(&mut out, &devices, &flows, &queries, &summary)?,
+        Format::Text => {
+            // Packet bytes reach these tables: control characters are shown
+            // escaped, so a capture cannot drive the reader's terminal.
+            let mut text = Vec::new();
+            write_text(&mut text, &devices, &flows, &queries, &summary)?;
+            out.write_all(escape_controls(&String::from_utf8_lossy(&text)).as_bytes())?;
+        }
     }
     out.flush()?;
     Ok(if failed {
@@ -451,6 +476,19 @@ fn key_attributes(record: &FlowRecord) -> String {
     }
     .trim()
     .to_owned()
+}
+
+/// Escapes control characters other than line breaks.
+fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn write_text(
@@ -548,6 +586,13 @@ fn write_text(
         summary.errors,
         summary.evicted
     )?;
+    if summary.truncated_captures > 0 || summary.capture_errors > 0 {
+        writeln!(
+            out,
+            "warning: {} capture(s) end inside a packet (what follows the cut is missing), {} could not be read in whole or part",
+            summary.truncated_captures, summary.capture_errors
+        )?;
+    }
     for (reason, count) in summary
         .error_reasons
         .iter()
@@ -561,6 +606,12 @@ fn write_text(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        // Regression: an HTTP Host header could carry terminal escapes.
+        assert_eq!(escape_controls("ev\u{1b}[41mil\n"), "ev\\u{1b}[41mil\n");
+    }
 
     #[test]
     fn fit_cuts_long_text() {

@@ -169,3 +169,55 @@ fn bad_input_is_reported_and_the_run_goes_on() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not CATEGORY=FILE"));
 }
+
+#[test]
+fn lists_under_unknown_categories_are_refused() {
+    // Regression: a typo such as `malwre` silently switched a list off.
+    let dir = scratch("category");
+    let list = dir.join("list.txt");
+    std::fs::write(&list, "bad.example\n").unwrap();
+    let capture = write_mix(&dir, 10);
+    let spec = format!("malwre={}", list.display());
+    let out = ward(&["inspect", "--list", &spec, &capture]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("did you mean `malware`?"), "{stderr}");
+    let ok = format!("malware={}", list.display());
+    assert_eq!(
+        ward(&["inspect", "--list", &ok, &capture]).status.code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn flow_decisions_know_the_time_of_the_capture() {
+    // Regression: time-window rules never fired in `ward inspect`, which
+    // supplied no `time.*` facts.
+    let dir = scratch("time");
+    let capture = write_mix(&dir, 10);
+    let policy = dir.join("time.ward");
+    std::fs::write(
+        &policy,
+        "policy \"t\" {\n  mode enforce\n  on error allow\n  rule any_day on flow {\n    when time.weekday in mon..sun and time.hour in 0..23\n    then block\n  }\n  default allow\n}\n",
+    )
+    .unwrap();
+    let policy = policy.display().to_string();
+    let out = ward(&["inspect", "--format", "json", "--policy", &policy, &capture]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let decisions: Vec<Value> = json_lines(&out)
+        .into_iter()
+        .filter(|l| l["type"] == "decision" && l["event"] == "flow")
+        .collect();
+    assert!(!decisions.is_empty());
+    assert!(
+        decisions
+            .iter()
+            .all(|d| d["verdict"] == "block" && d["rule"] == "any_day"),
+        "{decisions:?}"
+    );
+}

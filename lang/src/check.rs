@@ -1503,6 +1503,21 @@ impl<'s> Checker<'s> {
                 ok = false;
                 continue;
             };
+            let value = match value::within_range(self.schema.def(fact), value) {
+                Ok(value) => value,
+                Err(message) => {
+                    self.error(
+                        Diagnostic::error("impossible-given", message)
+                            .label(
+                                given.value.span(),
+                                format!("`{}` never takes this value", given.fact.text()),
+                            )
+                            .help("a test of a value the gateway can never see proves nothing"),
+                    );
+                    ok = false;
+                    continue;
+                }
+            };
             if facts.values.insert(fact, value).is_some() {
                 self.error(
                     Diagnostic::error(

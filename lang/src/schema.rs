@@ -140,6 +140,17 @@ impl EnumKind {
         let lower = name.to_ascii_lowercase();
         let lower = match (self, lower.as_str()) {
             (EnumKind::Mds2Answer, "na" | "n/a") => "n-a".to_owned(),
+            // Record types without a name of their own (`type65535`, as
+            // RFC 3597 writes them, or a bare number) are `other`.
+            (EnumKind::DnsType, t)
+                if !t.is_empty()
+                    && t.trim_start_matches("type")
+                        .chars()
+                        .all(|c| c.is_ascii_digit())
+                    && !self.variants().contains(&t) =>
+            {
+                "other".to_owned()
+            }
             _ => lower,
         };
         self.variants()
@@ -766,11 +777,7 @@ fn device_facts(prefix: &str, events: Events, out: &mut Vec<FactDef>) {
     ));
     out.push(FactDef {
         range: Some((0, 100)),
-        ..fact(
-            "risk",
-            Type::Int,
-            "risk score from 0 (none) to 100 (critical)",
-        )
+        ..fact("risk", Type::Int, "risk score, 0 none to 100 critical")
     });
     out.push(fact(
         "tags",
@@ -1076,7 +1083,12 @@ fn builtin_facts() -> Vec<FactDef> {
     fact("ntp.mode", Type::Str, flow, "NTP mode, as `client`");
     fact("syslog.facility", Type::Int, flow, "syslog facility");
     fact("syslog.severity", Type::Int, flow, "syslog severity");
-    fact("snmp.version", Type::Str, flow, "SNMP version, as `v2c`");
+    fact(
+        "snmp.version",
+        Type::Str,
+        flow,
+        "SNMP version, as `1` or `2c`",
+    );
     fact("snmp.pdu", Type::Str, flow, "SNMP PDU type");
     fact(
         "snmp.default_community",
@@ -1159,7 +1171,7 @@ fn builtin_facts() -> Vec<FactDef> {
         "time.hour",
         Type::Int,
         Events::ALL,
-        "hour of the day, 0 to 23, gateway local time",
+        "hour of the day, gateway local time",
     );
     fact(
         "time.weekday",
@@ -1342,6 +1354,16 @@ mod tests {
             schema.fact("device.mds2.auth-1.1"),
             schema.fact("device.mds2.AUTH-1.1")
         );
+    }
+
+    #[test]
+    fn unnamed_dns_types_are_other() {
+        let other = EnumKind::DnsType.index("other");
+        assert_eq!(EnumKind::DnsType.index("TYPE65535"), other);
+        assert_eq!(EnumKind::DnsType.index("type0"), other);
+        assert_eq!(EnumKind::DnsType.index("99"), other);
+        assert_eq!(EnumKind::DnsType.index("AAAA"), Some(7));
+        assert_eq!(EnumKind::DnsType.index("typo"), None);
     }
 
     #[test]

@@ -272,13 +272,18 @@ pub fn from_json(schema: &Schema, ty: &Type, json: &serde_json::Value) -> Result
     }
 }
 
-/// Refuses integers outside the fact's range (an hour of 99, a port of
-/// 70000): they would make range tests decide on impossible values.
-fn within_range(def: &crate::schema::FactDef, value: Value) -> Result<Value, String> {
-    match (&value, def.range) {
-        (Value::Int(n), Some((lo, hi))) if *n < lo || *n > hi => {
+/// Refuses values the fact cannot take: integers outside its range (an
+/// hour of 99, a port of 70000) and text longer than its protocol allows
+/// (an AE title of 17 characters). They would make tests and decisions
+/// turn on impossible inputs.
+pub(crate) fn within_range(def: &crate::schema::FactDef, value: Value) -> Result<Value, String> {
+    match (&value, def.range, def.max_len) {
+        (Value::Int(n), Some((lo, hi)), _) if *n < lo || *n > hi => {
             Err(format!("`{n}` is out of range: it goes from {lo} to {hi}"))
         }
+        (Value::Str(text), _, Some(max)) if text.chars().count() > max => Err(format!(
+            "`{text}` is longer than the {max} characters it can have"
+        )),
         _ => Ok(value),
     }
 }

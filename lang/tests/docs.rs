@@ -42,6 +42,13 @@ fn the_fact_table_matches_the_schema() {
 }
 
 #[test]
+fn the_fact_table_appears_once() {
+    // Regression: a generated table was once pasted into a sentence too.
+    let header = "| fact | type | events | always present | notes |";
+    assert_eq!(reference().matches(header).count(), 1);
+}
+
+#[test]
 fn the_taxonomy_and_categories_are_listed() {
     let doc = reference();
     let classes = section(&doc, "classes");

@@ -94,8 +94,22 @@ impl FlowRecord {
         let mut input = Map::new();
         input.insert("event".to_owned(), json!("flow"));
         input.extend(self.attributes.clone());
+        insert_time(&mut input, self.first_seen);
         input
     }
+}
+
+/// Adds `time.hour` and `time.weekday` of a capture timestamp (µs since
+/// the epoch), so time-window rules decide on when the traffic happened.
+/// Captures carry UTC timestamps, and inspection reads them as UTC.
+fn insert_time(input: &mut Map<String, Value>, micros: u64) {
+    const WEEKDAYS: [&str; 7] = ["thu", "fri", "sat", "sun", "mon", "tue", "wed"];
+    let seconds = micros / 1_000_000;
+    let days = seconds / 86_400;
+    let hour = (seconds % 86_400) / 3_600;
+    let weekday = WEEKDAYS.get((days % 7) as usize).copied().unwrap_or("thu");
+    input.insert("time.hour".to_owned(), json!(hour));
+    input.insert("time.weekday".to_owned(), json!(weekday));
 }
 
 /// A DNS query with its response, when one was seen.
@@ -133,6 +147,7 @@ impl DnsRecord {
         let mut input = Map::new();
         input.insert("event".to_owned(), json!("dns"));
         input.extend(self.attributes.clone());
+        insert_time(&mut input, self.ts);
         input
     }
 }
@@ -537,6 +552,24 @@ fn peer_facts(attributes: &mut Attributes, peer: Endpoint, domain: Option<&str>)
     attributes.insert("peer.internal".to_owned(), json!(is_internal(peer.ip)));
     if let Some(domain) = domain {
         attributes.insert("peer.domain".to_owned(), json!(domain));
+    }
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::*;
+
+    #[test]
+    fn capture_times_become_time_facts() {
+        let mut input = Map::new();
+        // Tuesday 2026-12-01 23:00:00 UTC.
+        insert_time(&mut input, 1_796_166_000 * 1_000_000);
+        assert_eq!(input["time.hour"], json!(23));
+        assert_eq!(input["time.weekday"], json!("tue"));
+        let mut epoch = Map::new();
+        insert_time(&mut epoch, 0);
+        assert_eq!(epoch["time.weekday"], json!("thu"));
+        assert_eq!(epoch["time.hour"], json!(0));
     }
 }
 

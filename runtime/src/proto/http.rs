@@ -71,7 +71,10 @@ pub fn parse(client: &[u8], server: &[u8]) -> Option<(Protocol, Attributes)> {
 
     let response = Response::parse(server);
     if let Some(response) = &response {
-        put_str(&mut attributes, "http.status", &response.status.to_string());
+        attributes.insert(
+            "http.status".to_owned(),
+            serde_json::Value::from(response.status),
+        );
         put_str(&mut attributes, "http.server", &response.server);
     }
 
@@ -270,7 +273,7 @@ mod tests {
         assert_eq!(a["http.host"], json!("updates.vendor.example"));
         assert_eq!(a["http.path"], json!("/firmware/update.bin"));
         assert_eq!(a["http.user_agent"], json!("PumpOS/2.1"));
-        assert_eq!(a["http.status"], json!("200"));
+        assert_eq!(a["http.status"], json!(200));
         assert_eq!(a["http.server"], json!("nginx"));
     }
 

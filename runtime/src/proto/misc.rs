@@ -143,7 +143,7 @@ pub fn ntp(datagram: &[u8]) -> Option<Attributes> {
         return None;
     }
     let mut a = Attributes::new();
-    put_str(&mut a, "ntp.version", &version.to_string());
+    a.insert("ntp.version".to_owned(), Value::from(version));
     let mode_name = match mode {
         1 => "symmetric_active",
         2 => "symmetric_passive",
@@ -540,7 +540,7 @@ mod tests {
         let mut packet = vec![0x23];
         packet.resize(48, 0);
         let a = ntp(&packet).unwrap();
-        assert_eq!(a["ntp.version"], json!("4"));
+        assert_eq!(a["ntp.version"], json!(4));
         assert_eq!(a["ntp.mode"], json!("client"));
         assert!(ntp(&packet[..40]).is_none());
         assert!(ntp(&[0x07; 48]).is_none());
