@@ -1,2 +1,4 @@
 //! Ward's gateway runtime: the classification core that turns traffic into
-//! facts, and (in later work) the policy host and the DNS/URL front ends.
+//! facts, and the policy host ([`host`]) that runs compiled policy modules.
+
+pub mod host;
