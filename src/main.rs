@@ -33,6 +33,8 @@ enum Command {
     Fmt(cmd::fmt::FmtArgs),
     /// Decide one event's facts and print the decision as JSON.
     Eval(cmd::eval::EvalArgs),
+    /// Compile a bundle to one WebAssembly module for the runtime.
+    Build(cmd::build::BuildArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,5 +62,6 @@ fn main() -> ExitCode {
         Command::Test(args) => cmd::test::run(args),
         Command::Fmt(args) => cmd::fmt::run(args),
         Command::Eval(args) => cmd::eval::run(args),
+        Command::Build(args) => cmd::build::run(args),
     }
 }
