@@ -38,6 +38,9 @@ fn bench(c: &mut Criterion) {
         group.bench_function("wasm_fresh_instance", |b| {
             b.iter(|| host.evaluate(&module, black_box(&facts), None))
         });
+        group.bench_function("compile_only", |b| {
+            b.iter(|| wasm::compile(black_box(&bundle), &sources).unwrap())
+        });
         group.bench_function("compile_and_load", |b| {
             b.iter(|| {
                 let compiled = wasm::compile(&bundle, &sources).unwrap();

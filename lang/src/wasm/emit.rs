@@ -5,7 +5,7 @@
 //! decide the event, in bundle order, each a block of its rules for the
 //! event, in order. A rule's condition is short-circuit code over the fact
 //! slots; a test that occurs more than once in the event's rules is
-//! computed once and kept in a local (0 not yet known, 1 false, 2 true),
+//! computed once and kept in a memo byte (0 not yet known, 1 false, 2 true),
 //! so shared tests cost one evaluation per decision. Enum tests compare
 //! integers and enum lists are one bit-mask test; class subtrees are a
 //! bitset lookup; category sets arrive as bitsets, so `has any [..]` is an
@@ -63,8 +63,10 @@ const L_RULE: u32 = 6;
 const L_VERDICT: u32 = 7;
 const L_KIND: u32 = 8;
 const L_N64: u32 = 9;
-const L_FIRST_MEMO: u32 = 10;
-const FIXED_LOCALS: [ValType; 9] = [
+/// Scratch: a memo byte just read, and a test's value just computed.
+const L_MEMO: u32 = 10;
+const L_VALUE: u32 = 11;
+const FIXED_LOCALS: [ValType; 11] = [
     ValType::I32,
     ValType::I32,
     ValType::I32,
@@ -74,6 +76,8 @@ const FIXED_LOCALS: [ValType; 9] = [
     ValType::I32,
     ValType::I32,
     ValType::I64,
+    ValType::I32,
+    ValType::I32,
 ];
 
 pub(super) struct Output {
@@ -154,6 +158,8 @@ struct Compiler<'b> {
     output: u32,
     alerts: u32,
     filter: u32,
+    /// One byte per shared test, shared by the event functions.
+    memo: u32,
     input: u32,
     category_words: u32,
 }
@@ -300,23 +306,28 @@ impl EventCode<'_, '_> {
             Cond::Exists(..) | Cond::Test(_) => {
                 let memo = atom_key(cond).and_then(|k| self.memo.get(&k).copied());
                 match memo {
-                    Some(local) => {
-                        // 0 unknown, 1 false, 2 true.
+                    Some(at) => {
+                        // One byte of memory per shared test: 0 unknown,
+                        // 1 false, 2 true. Memory rather than locals keeps
+                        // Cranelift from threading every memo through
+                        // every block of a large function.
                         self.s()
-                            .local_get(local)
+                            .i32_const(0)
+                            .i32_load8_u(mem(at, 0))
+                            .local_tee(L_MEMO)
                             .i32_eqz()
                             .if_(BlockType::Result(ValType::I32));
                         self.atom(cond);
                         self.s()
-                            .local_tee(local)
+                            .local_set(L_VALUE)
+                            .i32_const(0)
+                            .local_get(L_VALUE)
                             .i32_const(1)
                             .i32_add()
-                            .local_set(local)
-                            .local_get(local)
-                            .i32_const(1)
-                            .i32_sub()
+                            .i32_store8(mem(at, 0))
+                            .local_get(L_VALUE)
                             .else_()
-                            .local_get(local)
+                            .local_get(L_MEMO)
                             .i32_const(1)
                             .i32_sub()
                             .end();
@@ -861,6 +872,7 @@ pub(super) fn compile(bundle: &Bundle, sources: &SourceMap) -> Result<Output, Co
         output: OUTPUT_BASE,
         alerts: 0,
         filter: 0,
+        memo: 0,
         input: 0,
         category_words: (bundle.schema.categories.len() as u32).div_ceil(32).max(1),
     };
@@ -897,7 +909,13 @@ pub(super) fn compile(bundle: &Bundle, sources: &SourceMap) -> Result<Output, Co
     let policies = bundle.policies.len() as u32;
     c.alerts = c.output + OUT_HEADER_SIZE + OUTCOME_SIZE * policies;
     c.filter = c.alerts + ALERT_SIZE * alerts.len() as u32;
-    c.input = align8(c.filter + policies);
+    c.memo = c.filter + policies;
+    let memo_bytes = Event::ALL
+        .into_iter()
+        .map(|e| shared_tests(bundle, e).len() as u32)
+        .max()
+        .unwrap_or(0);
+    c.input = align8(c.memo + memo_bytes);
     c.data.base = c.input + SLOT_SIZE * c.slot_list.len() as u32;
     for policy in &bundle.policies {
         for rule in &policy.rules {
@@ -975,10 +993,9 @@ pub(super) fn compile(bundle: &Bundle, sources: &SourceMap) -> Result<Output, Co
     Ok(Output { bytes, manifest })
 }
 
-fn event_function(c: &mut Compiler<'_>, event: Event, alert_ids: &[Vec<Vec<u32>>]) -> Function {
-    let bundle = c.bundle;
-
-    // Tests used more than once for this event get a memo local.
+/// The tests of an event's rules that occur more than once, in a fixed
+/// order.
+fn shared_tests(bundle: &Bundle, event: Event) -> Vec<String> {
     let mut counts = HashMap::new();
     for policy in &bundle.policies {
         if !policy.events.contains(event) {
@@ -994,20 +1011,35 @@ fn event_function(c: &mut Compiler<'_>, event: Event, alert_ids: &[Vec<Vec<u32>>
         .map(|(k, _)| k)
         .collect();
     shared.sort();
+    shared
+}
+
+fn event_function(c: &mut Compiler<'_>, event: Event, alert_ids: &[Vec<Vec<u32>>]) -> Function {
+    let bundle = c.bundle;
+
+    // Tests used more than once for this event get a memo byte, cleared
+    // at the start of each decision.
+    let shared = shared_tests(bundle, event);
+    let memo_base = c.memo;
     let memo: HashMap<String, u32> = shared
-        .into_iter()
+        .iter()
         .enumerate()
-        .map(|(i, k)| (k, L_FIRST_MEMO + i as u32))
+        .map(|(i, k)| (k.clone(), memo_base + i as u32))
         .collect();
-    let mut locals = FIXED_LOCALS.to_vec();
-    locals.extend(std::iter::repeat_n(ValType::I32, memo.len()));
 
     let mut code = EventCode {
         c,
         body: Vec::new(),
         memo,
-        locals,
+        locals: FIXED_LOCALS.to_vec(),
     };
+    if !shared.is_empty() {
+        code.s()
+            .i32_const(memo_base as i32)
+            .i32_const(0)
+            .i32_const(shared.len() as i32)
+            .memory_fill(0);
+    }
     code.s()
         .i32_const(-1)
         .local_set(L_BEST_KIND)

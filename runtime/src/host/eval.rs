@@ -105,6 +105,26 @@ fn ip_parts(ip: IpAddr) -> (i32, i32, i64, i64) {
     }
 }
 
+/// Up to four slot fields, without allocating on the decision path.
+#[derive(Default)]
+struct Fields {
+    items: [(u32, i64, bool); 4],
+    len: usize,
+}
+
+impl Fields {
+    fn push(&mut self, field: (u32, i64, bool)) {
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = field;
+            self.len += 1;
+        }
+    }
+
+    fn as_slice(&self) -> &[(u32, i64, bool)] {
+        self.items.get(..self.len).unwrap_or_default()
+    }
+}
+
 fn encode(module: &PolicyModule, facts: &Facts, out: &mut Encoded) {
     let layout = module.manifest.layout;
     out.slots.clear();
@@ -117,7 +137,8 @@ fn encode(module: &PolicyModule, facts: &Facts, out: &mut Encoded) {
         let Some(Some((offset, kind))) = module.slots.get(fact.0 as usize).copied() else {
             continue;
         };
-        let mut fields: Vec<(u32, i64, bool)> = Vec::with_capacity(4);
+        // (offset in the slot, value, whether it is 64 bits wide)
+        let mut fields = Fields::default();
         match (kind, value) {
             (FactKind::Bool, Value::Bool(b)) => fields.push((SLOT_VALUE, i64::from(*b), false)),
             (FactKind::Int, Value::Int(n)) => fields.push((SLOT_VALUE, *n, true)),
@@ -198,7 +219,7 @@ fn encode(module: &PolicyModule, facts: &Facts, out: &mut Encoded) {
             _ => continue,
         }
         Encoded::put_i32(&mut out.slots, offset + SLOT_TAG, 1);
-        for (at, value, wide) in fields {
+        for &(at, value, wide) in fields.as_slice() {
             if wide {
                 Encoded::put_i64(&mut out.slots, offset + at, value);
             } else {

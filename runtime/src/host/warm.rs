@@ -1,7 +1,11 @@
 //! A warm evaluator: one instance reused across decisions, for a thread
-//! that decides many events in a row. Facts slots are rewritten on every
-//! call, so nothing of one decision reaches the next; after a failure the
-//! instance is dropped and a fresh one made.
+//! that decides many events in a row. The host rewrites every fact slot
+//! and the output on each call, and Ward's compiled modules keep no other
+//! state (their locals end with the call; their memory holds constants,
+//! slots, heap and output), so nothing of one decision reaches the next.
+//! A hand-made module could keep state in its memory; where that matters,
+//! use [`Host::evaluate`], which takes a fresh instance per decision. After
+//! a failure the instance is dropped and the next call makes a fresh one.
 
 use std::sync::Arc;
 
