@@ -36,6 +36,8 @@ enum Command {
     Eval(cmd::eval::EvalArgs),
     /// Classify the traffic in packet captures: devices, flows, DNS.
     Inspect(inspect::InspectArgs),
+    /// Compile a bundle to one WebAssembly module for the runtime.
+    Build(cmd::build::BuildArgs),
 }
 
 fn main() -> ExitCode {
@@ -81,5 +83,6 @@ fn run(command: &Command) -> ExitCode {
         Command::Fmt(args) => cmd::fmt::run(args),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Build(args) => cmd::build::run(args),
     }
 }

@@ -21,6 +21,7 @@ pub mod schema;
 pub mod span;
 pub mod testing;
 pub mod value;
+pub mod wasm;
 
 pub use check::{Checked, check, check_source};
 pub use diag::{Diagnostic, Severity};

@@ -121,10 +121,10 @@ impl IpNet {
         }
     }
 
-    /// Whether the network holds `ip`; an IPv4-mapped IPv6 address counts as
-    /// its IPv4 address.
+    /// Whether the network holds `ip`. Addresses of the other family never
+    /// match: inputs are canonical (`Facts::from_json` turns IPv4-mapped
+    /// IPv6 addresses into IPv4), and the compiled module agrees.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = ip.to_canonical();
         match (self.addr, ip) {
             (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_)) => {
                 IpNet {

@@ -1,9 +1,11 @@
 //! Ward's gateway runtime: the classification core that turns traffic into
-//! facts, and (in later work) the policy host and the DNS/URL front ends.
+//! facts, and the policy host ([`host`]) that runs compiled policy modules;
+//! the DNS/URL front ends come later.
 
 pub mod capture;
 pub mod categories;
 pub mod flow;
+pub mod host;
 pub mod inspect;
 pub mod inventory;
 pub mod oui;

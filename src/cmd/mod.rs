@@ -1,5 +1,6 @@
 //! The subcommands of `ward`, one module each.
 
+pub mod build;
 pub mod check;
 pub mod eval;
 pub mod fmt;
@@ -8,7 +9,10 @@ pub mod test;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use ward_lang::{Checked, Diagnostic, SourceMap, diag};
+use ward_runtime::host::{Host, HostConfig, PolicyModule};
 
 use crate::load::{self, Loaded};
 use crate::output;
@@ -69,4 +73,41 @@ pub fn report_text(sources: &SourceMap, diagnostics: &[Diagnostic]) {
     if !diagnostics.is_empty() {
         output::err(&diag::render_text(sources, diagnostics));
     }
+}
+
+/// The largest module file `--policy` reads.
+const MAX_MODULE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The policy host, with the default limits and a small instance pool:
+/// the command makes a handful of decisions, not a gateway's worth.
+pub fn host() -> Result<Host, ExitCode> {
+    Host::new(HostConfig {
+        max_instances: 4,
+        ..HostConfig::default()
+    })
+    .map_err(|err| {
+        output::err(&format!("error: cannot start the wasm engine: {err}\n"));
+        ExitCode::from(EXIT_FAILED)
+    })
+}
+
+/// Reads and loads a module built by `ward build`.
+pub fn read_module(host: &Host, paths: &[PathBuf]) -> Result<Arc<PolicyModule>, ExitCode> {
+    let Some(path) = paths.first() else {
+        return Err(ExitCode::from(EXIT_USAGE));
+    };
+    let fail = |message: String| {
+        output::err(&format!("error: `{}`: {message}\n", path.display()));
+        ExitCode::from(EXIT_FAILED)
+    };
+    let size = std::fs::metadata(path)
+        .map_err(|e| fail(e.to_string()))?
+        .len();
+    if size > MAX_MODULE_BYTES {
+        return Err(fail(format!(
+            "larger than the {MAX_MODULE_BYTES}-byte limit for a module"
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    host.load(&bytes).map_err(|e| fail(e.to_string()))
 }

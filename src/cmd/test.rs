@@ -1,11 +1,13 @@
-//! `ward test`: run the `test` blocks written beside the policies.
+//! `ward test`: run the `test` blocks written beside the policies, on both
+//! engines (the interpreter and the compiled module); any difference
+//! between them fails the test.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use ward_lang::testing;
+use ward_runtime::host::testing::run_both;
 
-use super::{EXIT_FAILED, EXIT_OK, load_and_check, paths_or_default, report_text};
+use super::{EXIT_FAILED, EXIT_OK, host, load_and_check, paths_or_default, report_text};
 use crate::output;
 
 #[derive(Debug, clap::Args)]
@@ -37,7 +39,20 @@ pub fn run(args: &TestArgs) -> ExitCode {
         return ExitCode::from(EXIT_FAILED);
     };
 
-    let results = testing::run(bundle, &session.sources);
+    let host = match host() {
+        Ok(host) => host,
+        Err(code) => return code,
+    };
+    let results = match run_both(&host, bundle, &session.sources) {
+        Ok(results) => results,
+        Err(err) => {
+            output::outln("0 passed, 0 failed");
+            output::err(&format!(
+                "error: the wasm engine cannot run the bundle: {err}\n"
+            ));
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
     let mut passed = 0;
     let mut failed = 0;
     for result in &results {
