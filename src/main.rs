@@ -7,6 +7,7 @@
 )]
 
 mod cmd;
+mod inspect;
 mod load;
 mod output;
 
@@ -35,6 +36,8 @@ enum Command {
     Eval(cmd::eval::EvalArgs),
     /// Compile a bundle to one WebAssembly module for the runtime.
     Build(cmd::build::BuildArgs),
+    /// Classify the traffic in packet captures: devices, flows, DNS.
+    Inspect(inspect::InspectArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,11 +60,29 @@ fn main() -> ExitCode {
             });
         }
     };
-    match &cli.command {
+    // The front end's recursion is bounded by the lexer's limits; a roomy
+    // stack keeps that bound far from the edge in debug builds too.
+    let worker = std::thread::Builder::new()
+        .stack_size(STACK_BYTES)
+        .spawn(move || run(&cli.command));
+    match worker.map(std::thread::JoinHandle::join) {
+        Ok(Ok(code)) => code,
+        _ => {
+            tracing::error!("the command's worker thread failed");
+            ExitCode::from(cmd::EXIT_FAILED)
+        }
+    }
+}
+
+const STACK_BYTES: usize = 64 * 1024 * 1024;
+
+fn run(command: &Command) -> ExitCode {
+    match command {
         Command::Check(args) => cmd::check::run(args),
         Command::Test(args) => cmd::test::run(args),
         Command::Fmt(args) => cmd::fmt::run(args),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Build(args) => cmd::build::run(args),
+        Command::Inspect(args) => inspect::run(args),
     }
 }

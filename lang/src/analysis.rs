@@ -2,11 +2,11 @@
 //! contradict themselves, and block rules that absent facts silently turn
 //! off. Everything here is a warning; the bundle is already valid.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::diag::Diagnostic;
-use crate::ir::{Bundle, Cond, FactTest, Mode, Policy, Rule, TestOp, VerdictKind};
-use crate::schema::{FactId, Schema};
+use crate::ir::{Bundle, Cond, FactTest, Mode, Policy, Rule, TestOp, VerdictKind, render_cond};
+use crate::schema::{Event, FactId, Schema};
 use crate::span::Span;
 use crate::value::Value;
 
@@ -14,6 +14,7 @@ pub fn analyze(bundle: &Bundle) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for policy in &bundle.policies {
         settings(policy, &mut out);
+        let shadows = shadowing(&bundle.schema, policy);
         for (index, rule) in policy.rules.iter().enumerate() {
             if contradictory(&bundle.schema, &rule.cond) {
                 out.push(
@@ -26,7 +27,12 @@ pub fn analyze(bundle: &Bundle) -> Vec<Diagnostic> {
                 );
                 continue;
             }
-            if let Some(earlier) = shadowed_by(policy, index) {
+            if let Some(earlier) = shadows
+                .get(index)
+                .copied()
+                .flatten()
+                .and_then(|i| policy.rules.get(i))
+            {
                 out.push(
                     Diagnostic::warning("unreachable-rule", format!("rule `{}` is never reached", rule.name))
                         .label(rule.name_span, "every case it covers is decided earlier")
@@ -58,15 +64,51 @@ fn settings(policy: &Policy, out: &mut Vec<Diagnostic>) {
     }
 }
 
-/// The earlier rule with a verdict that fires whenever rule `index` would.
-fn shadowed_by(policy: &Policy, index: usize) -> Option<&Rule> {
-    let rule = policy.rules.get(index)?;
-    let later = conjuncts(&rule.cond);
-    policy.rules.get(..index)?.iter().find(|earlier| {
-        earlier.event == rule.event
-            && earlier.verdict.is_some()
-            && conjuncts(&earlier.cond).iter().all(|c| later.contains(c))
-    })
+/// Conjunct sets up to this size are matched by enumerating their subsets.
+const MAX_SUBSET_CONJUNCTS: usize = 10;
+
+/// For each rule, the first earlier rule with a verdict that fires whenever
+/// it would: one whose conjuncts are a subset of its own. Keys are the
+/// conjuncts rendered as text; subsets are looked up, not compared pair by
+/// pair, so a policy of thousands of rules checks in linear time.
+fn shadowing(schema: &Schema, policy: &Policy) -> Vec<Option<usize>> {
+    let mut deciders: HashMap<(Event, Vec<String>), usize> = HashMap::new();
+    let mut out = Vec::with_capacity(policy.rules.len());
+    for (index, rule) in policy.rules.iter().enumerate() {
+        let mut keys: Vec<String> = conjuncts(&rule.cond)
+            .iter()
+            .map(|c| render_cond(schema, c))
+            .collect();
+        keys.sort();
+        keys.dedup();
+
+        let mut found: Option<usize> = None;
+        if keys.len() <= MAX_SUBSET_CONJUNCTS {
+            for mask in 0u32..(1 << keys.len()) {
+                let subset: Vec<String> = keys
+                    .iter()
+                    .enumerate()
+                    .filter(|(bit, _)| mask & (1 << bit) != 0)
+                    .map(|(_, k)| k.clone())
+                    .collect();
+                if let Some(&earlier) = deciders.get(&(rule.event, subset)) {
+                    found = Some(found.map_or(earlier, |f| f.min(earlier)));
+                }
+            }
+        } else {
+            for ((event, set), &earlier) in &deciders {
+                if *event == rule.event && set.iter().all(|k| keys.binary_search(k).is_ok()) {
+                    found = Some(found.map_or(earlier, |f| f.min(earlier)));
+                }
+            }
+        }
+        out.push(found);
+
+        if rule.verdict.is_some() {
+            deciders.entry((rule.event, keys)).or_insert(index);
+        }
+    }
+    out
 }
 
 /// The top-level conjuncts of a condition; `true` has none.
@@ -176,7 +218,7 @@ fn absent_facts(schema: &Schema, rule: &Rule, out: &mut Vec<Diagnostic>) {
                 .label(span, "a test of an absent fact is false")
                 .label(rule.name_span, "")
                 .help(format!(
-                    "to also {verb} when it is unknown, test the opposite (`not {0} == ...`) or add `or not exists {0}`; to keep this, say so with `exists {0} and ...`",
+                    "to also {verb} when it is absent, replace the test with `(not exists {0} or ...)`; to keep this behaviour, say so with `exists {0} and ...`",
                     def.name
                 )),
         );

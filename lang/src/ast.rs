@@ -53,6 +53,8 @@ pub enum PolicyItem {
     Let(Let),
     Rule(Rule),
     Default(VerdictSpec, Span),
+    /// `for CONDITION`: the events the policy has a say on.
+    Scope(Expr, Span),
     /// Where the parser recovered from a syntax error.
     Error(Span),
 }
@@ -63,6 +65,7 @@ impl PolicyItem {
             PolicyItem::Mode(_, span)
             | PolicyItem::OnError(_, span)
             | PolicyItem::Default(_, span)
+            | PolicyItem::Scope(_, span)
             | PolicyItem::Error(span) => *span,
             PolicyItem::Let(l) => l.span,
             PolicyItem::Rule(r) => r.span,

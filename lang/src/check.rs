@@ -87,6 +87,29 @@ pub fn check_source(name: &str, text: &str) -> (SourceMap, Checked) {
     (sources, checked)
 }
 
+/// The facts a condition tests, with where it tests them.
+fn cond_facts(cond: &Cond, out: &mut Vec<(FactId, Span)>) {
+    match cond {
+        Cond::Const(_) => {}
+        Cond::And(items) | Cond::Or(items) => items.iter().for_each(|c| cond_facts(c, out)),
+        Cond::Not(inner) => cond_facts(inner, out),
+        Cond::Exists(fact, span) => out.push((*fact, *span)),
+        Cond::Test(test) => out.push((test.fact, test.span)),
+    }
+}
+
+/// What the tests of one file need to know about its policies.
+struct FileSummary {
+    file: FileId,
+    /// The file's policies that checked, as indexes into the bundle.
+    checked: Vec<usize>,
+    /// The names of the rules its policies define as written; `None` when
+    /// the file defines no policy.
+    rule_names: Option<Vec<String>>,
+    /// Whether one of its policies is written in monitor mode.
+    has_monitor: bool,
+}
+
 struct Checker<'s> {
     schema: &'s Schema,
     diagnostics: Vec<Diagnostic>,
@@ -122,8 +145,7 @@ impl<'s> Checker<'s> {
     fn bundle(&mut self, trees: &[SourceTree]) -> (Vec<Policy>, Vec<Test>) {
         let mut policies = Vec::new();
         let mut seen: HashMap<String, Span> = HashMap::new();
-        // Per file: whether it defines policies, and those that checked.
-        let mut file_policies: Vec<(FileId, bool, Vec<usize>)> = Vec::new();
+        let mut summaries: Vec<FileSummary> = Vec::new();
 
         for tree in trees {
             let mut own = Vec::new();
@@ -149,22 +171,67 @@ impl<'s> Checker<'s> {
                     policies.push(checked);
                 }
             }
-            let defines = tree.items.iter().any(|i| matches!(i, ast::Item::Policy(_)));
-            file_policies.push((tree.file, defines, own));
+            let written: Vec<&ast::Policy> = tree
+                .items
+                .iter()
+                .filter_map(|i| {
+                    if let ast::Item::Policy(p) = i {
+                        Some(p)
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            let rule_names = (!written.is_empty()).then(|| {
+                written
+                    .iter()
+                    .flat_map(|p| p.items.iter())
+                    .filter_map(|i| {
+                        if let PolicyItem::Rule(r) = i {
+                            Some(r.name.name.clone())
+                        } else {
+                            None
+                        }
+                    })
+                    .collect()
+            });
+            let has_monitor = written
+                .iter()
+                .flat_map(|p| p.items.iter())
+                .any(|i| matches!(i, PolicyItem::Mode(mode, _) if mode.name == "monitor"));
+            summaries.push(FileSummary {
+                file: tree.file,
+                checked: own,
+                rule_names,
+                has_monitor,
+            });
         }
 
         let mut tests = Vec::new();
         for tree in trees {
-            let (defines, own) = file_policies
-                .iter()
-                .find(|(f, ..)| *f == tree.file)
-                .map(|(_, defines, own)| (*defines, own.clone()))
-                .unwrap_or_default();
+            let summary = summaries.iter().find(|f| f.file == tree.file);
+            let own = summary.map(|f| f.checked.clone()).unwrap_or_default();
+            let rule_names = summary.and_then(|f| f.rule_names.clone());
+            let has_monitor = summary.is_some_and(|f| f.has_monitor);
+            let mut test_names: HashMap<&str, Span> = HashMap::new();
             for item in &tree.items {
                 let ast::Item::Test(test) = item else {
                     continue;
                 };
-                if let Some(checked) = self.test(tree.file, test, defines, &own, &policies) {
+                if let Some(first) = test_names.insert(&test.name.value, test.name.span) {
+                    self.error(
+                        Diagnostic::warning(
+                            "duplicate-test",
+                            format!("two tests are named `{}`", test.name.value),
+                        )
+                        .label(test.name.span, "named again here")
+                        .label(first, "first named here")
+                        .help("failures are reported by name; give each test its own"),
+                    );
+                }
+                if let Some(checked) =
+                    self.test(tree.file, test, &own, rule_names.as_deref(), has_monitor)
+                {
                     tests.push(checked);
                 }
             }
@@ -177,6 +244,7 @@ impl<'s> Checker<'s> {
         let mut on_error: Option<(Verdict, Span)> = None;
         let mut default: Option<(Verdict, Span)> = None;
         let mut scope = Scope::default();
+        let mut scope_expr: Option<(&ast::Expr, Span)> = None;
         let mut ok = true;
 
         // Settings and lets first, so rules may use a let written below them.
@@ -202,19 +270,19 @@ impl<'s> Checker<'s> {
                     };
                     self.set_once(&mut mode, (value, *span), "mode", &mut ok);
                 }
+                // A bad verdict is reported once; the setting still counts
+                // as written, so no "missing" error follows it.
                 PolicyItem::OnError(verdict, span) => {
-                    if let Some(v) = self.verdict(verdict, None) {
-                        self.set_once(&mut on_error, (v, *span), "on error", &mut ok);
-                    } else {
-                        ok = false;
-                    }
+                    let checked = self.verdict(verdict, None);
+                    ok &= checked.is_some();
+                    let v = checked.unwrap_or(Verdict::new(verdict.kind));
+                    self.set_once(&mut on_error, (v, *span), "on error", &mut ok);
                 }
                 PolicyItem::Default(verdict, span) => {
-                    if let Some(v) = self.verdict(verdict, Some(Event::Dns)) {
-                        self.set_once(&mut default, (v, *span), "default", &mut ok);
-                    } else {
-                        ok = false;
-                    }
+                    let checked = self.verdict(verdict, Some(Event::Dns));
+                    ok &= checked.is_some();
+                    let v = checked.unwrap_or(Verdict::new(verdict.kind));
+                    self.set_once(&mut default, (v, *span), "default", &mut ok);
                 }
                 PolicyItem::Let(binding) => {
                     let name = binding.name.name.as_str();
@@ -243,12 +311,23 @@ impl<'s> Checker<'s> {
                         );
                     }
                 }
+                PolicyItem::Scope(expr, span) => {
+                    self.set_once(&mut scope_expr, (expr, *span), "for", &mut ok);
+                }
                 PolicyItem::Rule(_) => {}
                 PolicyItem::Error(_) => ok = false,
             }
         }
 
         let header = policy.name.span;
+        if policy.name.value.trim().is_empty() {
+            self.error(
+                Diagnostic::error("empty-name", "a policy needs a name")
+                    .label(header, "empty")
+                    .help("decisions and logs name the policy that made them"),
+            );
+            ok = false;
+        }
         if mode.is_none() {
             self.error(
                 Diagnostic::error("missing-mode", format!("policy `{}` does not say whether it enforces", policy.name.value))
@@ -312,6 +391,45 @@ impl<'s> Checker<'s> {
         let events = rules
             .iter()
             .fold(Events::default(), |acc, r: &Rule| acc.with(r.event));
+
+        // The scope is checked once its events are known: it may test only
+        // facts that every event the policy decides carries.
+        let scope_cond = match scope_expr {
+            None => Cond::Const(true),
+            Some((expr, _)) => match self.cond(
+                expr,
+                Context {
+                    event: None,
+                    scope: &scope,
+                },
+            ) {
+                Some(cond) => {
+                    let mut facts = Vec::new();
+                    cond_facts(&cond, &mut facts);
+                    for (fact, span) in facts {
+                        let def = self.schema.def(fact);
+                        let missing: Vec<&str> = Event::ALL
+                            .into_iter()
+                            .filter(|e| events.contains(*e) && !def.events.contains(*e))
+                            .map(Event::name)
+                            .collect();
+                        if !missing.is_empty() {
+                            self.error(
+                                Diagnostic::error("wrong-event", format!("`for` tests `{}`, which `{}` events do not carry", def.name, missing.join("` and `")))
+                                    .label(span, "not available on every event this policy decides")
+                                    .help("a policy's `for` may test facts every one of its rules' events has, such as `device.*` and `time.*`"),
+                            );
+                            ok = false;
+                        }
+                    }
+                    cond
+                }
+                None => {
+                    ok = false;
+                    Cond::Const(true)
+                }
+            },
+        };
         let (mode, _) = mode?;
         let (on_error, _) = on_error?;
         let (default, default_span) = default?;
@@ -322,6 +440,7 @@ impl<'s> Checker<'s> {
             rules,
             default,
             events,
+            scope: scope_cond,
             file,
             span: policy.span,
             default_span,
@@ -548,7 +667,11 @@ impl<'s> Checker<'s> {
                     self.error(
                         Diagnostic::error(
                             "not-a-condition",
-                            format!("`{}` is a {}, not a condition", def.name, def.ty),
+                            format!(
+                                "`{}` is {}, not a condition",
+                                def.name,
+                                def.ty.with_article()
+                            ),
                         )
                         .label(path.span, "expected a yes-or-no fact here")
                         .help(format!("compare it, as `{} == ...`", def.name)),
@@ -632,7 +755,7 @@ impl<'s> Checker<'s> {
                     "wrong-event",
                     format!("`{text}` is not available on `{event}` events"),
                 )
-                .label(path.span, format!("this rule is `on {event}`"))
+                .label(path.span, format!("the event here is `{event}`"))
                 .help(format!(
                     "`{text}` is a fact of {on} events; move the test to a rule on that event"
                 )),
@@ -729,7 +852,7 @@ impl<'s> Checker<'s> {
                 self.error(
                     Diagnostic::error(
                         "bad-operator",
-                        format!("`{name}` is a {ty}; it has no order"),
+                        format!("`{name}` is {}; it has no order", ty.with_article()),
                     )
                     .label(
                         op_span,
@@ -822,7 +945,7 @@ impl<'s> Checker<'s> {
                 self.error(
                     Diagnostic::error(
                         "bad-operator",
-                        format!("`{name}` is a {ty}; `matches` takes text"),
+                        format!("`{name}` is {}; `matches` takes text", ty.with_article()),
                     )
                     .label(op_span, "")
                     .help("`matches` compares names and text with `*` and `?` patterns"),
@@ -842,11 +965,14 @@ impl<'s> Checker<'s> {
             }
             (CmpOp::Has | CmpOp::HasAny | CmpOp::HasAll, _) => {
                 self.error(
-                    Diagnostic::error("bad-operator", format!("`{name}` is a {ty}, not a set"))
-                        .label(op_span, format!("`{}` tests sets", op.as_str()))
-                        .help(format!(
-                            "write `{name} in [...]` to test membership in a list"
-                        )),
+                    Diagnostic::error(
+                        "bad-operator",
+                        format!("`{name}` is {}, not a set", ty.with_article()),
+                    )
+                    .label(op_span, format!("`{}` tests sets", op.as_str()))
+                    .help(format!(
+                        "write `{name} in [...]` to test membership in a list"
+                    )),
                 );
                 return None;
             }
@@ -890,8 +1016,22 @@ impl<'s> Checker<'s> {
             );
             return None;
         }
-        for (value, at) in [(lo_n, lo.span()), (hi_n, hi.span())] {
-            self.warn_out_of_domain(fact, &Value::Int(value), at, true);
+        // A range reaching past the fact's values is harmless; one wholly
+        // outside them never matches.
+        let domain = self.schema.def(fact).range;
+        if let Some((dlo, dhi)) = domain
+            && lo_n <= hi_n
+            && (hi_n < dlo || lo_n > dhi)
+        {
+            self.error(
+                Diagnostic::warning("always-false", "this range is always false").label(
+                    span,
+                    format!(
+                        "`{}` ranges from {dlo} to {dhi}",
+                        self.schema.def(fact).name
+                    ),
+                ),
+            );
         }
         Some(TestOp::InRange { lo: lo_n, hi: hi_n })
     }
@@ -1032,8 +1172,8 @@ impl<'s> Checker<'s> {
             (
                 Type::Ip,
                 Operand::Ip(text, span) | Operand::Str(ast::StrLit { value: text, span }),
-            ) => match text.parse() {
-                Ok(ip) => Some(Value::Ip(ip)),
+            ) => match text.parse::<std::net::IpAddr>() {
+                Ok(ip) => Some(Value::Ip(ip.to_canonical())),
                 Err(_) => {
                     let help = if text.contains('/') {
                         "a network goes with `in`, as `peer.ip in 10.0.0.0/8`"
@@ -1059,7 +1199,7 @@ impl<'s> Checker<'s> {
                     None => {
                         let mut d = Diagnostic::error(
                             "unknown-value",
-                            format!("`{word}` is not a {}", kind.name()),
+                            format!("`{word}` is not {}", Type::Enum(*kind).with_article()),
                         )
                         .label(
                             span,
@@ -1158,16 +1298,26 @@ impl<'s> Checker<'s> {
                 format!("text goes in quotes: `\"{}\"`", p.text())
             }
             (_, Operand::Path(p)) if p.segments.len() == 1 => {
-                format!("`{}` is not a `let` of this policy, nor a {ty}", p.text())
+                format!(
+                    "`{}` is not a `let` of this policy, nor {}",
+                    p.text(),
+                    ty.with_article()
+                )
             }
             (_, Operand::List(..)) => "a list goes with `in`, `matches` or `has any`".to_owned(),
             (_, Operand::Range(..)) => "a range goes with `in`, as `time.hour in 8..17`".to_owned(),
-            _ => format!("expected a {ty}"),
+            _ => format!("expected {}", ty.with_article()),
         };
         self.error(
-            Diagnostic::error("type-mismatch", format!("expected a {ty}, found {found}"))
-                .label(operand.span(), format!("this should be a {ty}"))
-                .help(help),
+            Diagnostic::error(
+                "type-mismatch",
+                format!("expected {}, found {found}", ty.with_article()),
+            )
+            .label(
+                operand.span(),
+                format!("this should be {}", ty.with_article()),
+            )
+            .help(help),
         );
     }
 
@@ -1234,12 +1384,13 @@ impl<'s> Checker<'s> {
         &mut self,
         file: FileId,
         test: &ast::Test,
-        defines: bool,
         own: &[usize],
-        policies: &[Policy],
+        rule_names: Option<&[String]>,
+        has_monitor: bool,
     ) -> Option<Test> {
         let mut ok = true;
         let mut event: Option<Event> = None;
+        let mut written_expects = Vec::new();
         let mut givens = Vec::new();
         let mut expects = Vec::new();
         for item in &test.body {
@@ -1280,10 +1431,7 @@ impl<'s> Checker<'s> {
                         }
                     }
                 }
-                TestItem::Expect(expect) => match self.expectation(expect, own, policies) {
-                    Some(e) => expects.push(e),
-                    None => ok = false,
-                },
+                TestItem::Expect(expect) => written_expects.push(expect),
                 TestItem::Error(_) => ok = false,
             }
         }
@@ -1298,6 +1446,12 @@ impl<'s> Checker<'s> {
             );
             return None;
         };
+        for expect in written_expects {
+            match self.expectation(expect, event, rule_names.unwrap_or_default(), has_monitor) {
+                Some(e) => expects.push(e),
+                None => ok = false,
+            }
+        }
         if expects
             .iter()
             .all(|e| !matches!(e, Expectation::Verdict { .. }))
@@ -1313,7 +1467,7 @@ impl<'s> Checker<'s> {
             );
             ok = false;
         }
-        if !defines {
+        if rule_names.is_none() {
             self.error(
                 Diagnostic::error("test-without-policy", format!("test `{}` has no policy to test", test.name.value))
                     .label(test.name.span, "")
@@ -1349,6 +1503,21 @@ impl<'s> Checker<'s> {
                 ok = false;
                 continue;
             };
+            let value = match value::within_range(self.schema.def(fact), value) {
+                Ok(value) => value,
+                Err(message) => {
+                    self.error(
+                        Diagnostic::error("impossible-given", message)
+                            .label(
+                                given.value.span(),
+                                format!("`{}` never takes this value", given.fact.text()),
+                            )
+                            .help("a test of a value the gateway can never see proves nothing"),
+                    );
+                    ok = false;
+                    continue;
+                }
+            };
             if facts.values.insert(fact, value).is_some() {
                 self.error(
                     Diagnostic::error(
@@ -1373,8 +1542,9 @@ impl<'s> Checker<'s> {
     fn expectation(
         &mut self,
         expect: &ast::Expect,
-        own: &[usize],
-        policies: &[Policy],
+        event: Event,
+        rule_names: &[String],
+        has_monitor: bool,
     ) -> Option<Expectation> {
         match expect {
             ast::Expect::Verdict {
@@ -1383,19 +1553,19 @@ impl<'s> Checker<'s> {
                 by,
                 span,
             } => {
-                let verdict = self.verdict(verdict, Some(Event::Dns))?;
+                let verdict = self.verdict(verdict, Some(event))?;
+                if *would && !has_monitor {
+                    self.error(
+                        Diagnostic::error("would-without-monitor", "`expect would` tests a monitor-mode policy, and this file has none")
+                            .label(expect.span(), "this expectation could never fail")
+                            .help("`would` names what monitor-mode policies would have done; for enforcing policies write `expect VERDICT`"),
+                    );
+                    return None;
+                }
                 if let Some(by) = by {
-                    let known = by.name == "default"
-                        || own
-                            .iter()
-                            .filter_map(|i| policies.get(*i))
-                            .any(|p| p.rules.iter().any(|r| r.name == by.name));
+                    let known = by.name == "default" || rule_names.contains(&by.name);
                     if !known {
-                        let names: Vec<&str> = own
-                            .iter()
-                            .filter_map(|i| policies.get(*i))
-                            .flat_map(|p| p.rules.iter().map(|r| r.name.as_str()))
-                            .collect();
+                        let names = rule_names.iter().map(String::as_str);
                         let mut d = Diagnostic::error(
                             "unknown-rule",
                             format!("no rule `{}` in this file's policies", by.name),

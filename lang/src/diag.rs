@@ -140,6 +140,36 @@ impl miette::Diagnostic for Rendered<'_> {
     }
 }
 
+/// Labels further right than this are reported without a snippet.
+const MAX_SNIPPET_COLUMN: usize = 2000;
+
+/// A diagnostic on a few plain lines: location, message, labels, help.
+fn plain(sources: &SourceMap, diagnostic: &Diagnostic) -> String {
+    let level = match diagnostic.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    let mut out = String::new();
+    if let Some(span) = diagnostic.span() {
+        out.push_str(&format!("{}: ", sources.location(span)));
+    }
+    out.push_str(&format!(
+        "{level}[{}]: {}\n",
+        diagnostic.code, diagnostic.message
+    ));
+    for label in diagnostic.labels.iter().filter(|l| !l.message.is_empty()) {
+        out.push_str(&format!(
+            "  at {}: {}\n",
+            sources.location(label.span),
+            label.message
+        ));
+    }
+    if let Some(help) = &diagnostic.help {
+        out.push_str(&format!("  help: {help}\n"));
+    }
+    out
+}
+
 /// Renders diagnostics as text with labelled snippets, without colour.
 pub fn render_text(sources: &SourceMap, diagnostics: &[Diagnostic]) -> String {
     let handler = GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
@@ -147,6 +177,19 @@ pub fn render_text(sources: &SourceMap, diagnostics: &[Diagnostic]) -> String {
         .with_links(false);
     let mut out = String::new();
     for diagnostic in diagnostics {
+        // The snippet renderer cannot draw columns past 65,535 (and a line
+        // that long is no snippet anyway): such diagnostics print plainly.
+        let drawable = diagnostic.labels.iter().all(|label| {
+            sources.get(label.span.file).is_none_or(|file| {
+                file.line_col(label.span.start).column <= MAX_SNIPPET_COLUMN
+                    && file.line_col(label.span.end).column <= MAX_SNIPPET_COLUMN
+            })
+        });
+        if !drawable {
+            out.push_str(&plain(sources, diagnostic));
+            out.push('\n');
+            continue;
+        }
         let source = diagnostic
             .span()
             .and_then(|span| sources.get(span.file))

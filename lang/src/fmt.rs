@@ -143,6 +143,10 @@ impl Printer<'_> {
                 PolicyItem::OnError(verdict, _) => {
                     self.leaf(2, span, &[format!("on error {}", verdict_text(verdict))])
                 }
+                PolicyItem::Scope(e, _) => {
+                    let lines = condition_lines("for", e, 2);
+                    self.leaf(2, span, &lines);
+                }
                 PolicyItem::Default(verdict, _) => {
                     self.leaf(2, span, &[format!("default {}", verdict_text(verdict))])
                 }
@@ -310,7 +314,13 @@ pub fn expr(e: &Expr) -> String {
 
 /// `when EXPR`, broken before top-level `and`/`or` when it is too long.
 fn when_lines(e: &Expr, indent: usize) -> Vec<String> {
-    let flat = format!("when {}", expr(e));
+    condition_lines("when", e, indent)
+}
+
+/// `KEYWORD EXPR`, broken before top-level `and`/`or` when it is too long,
+/// each operator right-aligned with the keyword.
+fn condition_lines(lead: &str, e: &Expr, indent: usize) -> Vec<String> {
+    let flat = format!("{lead} {}", expr(e));
     if indent + flat.len() <= WIDTH {
         return vec![flat];
     }
@@ -322,10 +332,9 @@ fn when_lines(e: &Expr, indent: usize) -> Vec<String> {
     let mut lines = Vec::new();
     for (i, part) in parts.iter().enumerate() {
         if i == 0 {
-            lines.push(format!("when {}", expr(part)));
+            lines.push(format!("{lead} {}", expr(part)));
         } else {
-            // Right-align the keyword with `when`.
-            let pad = " ".repeat(4usize.saturating_sub(keyword.len()));
+            let pad = " ".repeat(lead.len().saturating_sub(keyword.len()));
             lines.push(format!("{pad}{keyword} {}", expr(part)));
         }
     }

@@ -2,8 +2,8 @@
 //! one event. The compiled Wasm module must agree with it on every input.
 //!
 //! Semantics, as docs/language.md states them:
-//! - a policy decides the events its rules are `on`; other events it
-//!   leaves alone;
+//! - a policy decides the events its rules are `on` whose facts satisfy
+//!   its `for` condition; other events it leaves alone;
 //! - its rules for the event run in order; every rule whose condition holds
 //!   adds its alerts, and the first with a verdict decides; `default`
 //!   decides when none does;
@@ -89,6 +89,7 @@ pub fn evaluate(bundle: &Bundle, facts: &Facts, options: Options<'_>) -> Decisio
     for (p, policy) in bundle.policies.iter().enumerate() {
         if options.only.is_some_and(|only| !only.contains(&p))
             || !policy.events.contains(facts.event)
+            || !holds(bundle, &policy.scope, facts)
         {
             continue;
         }

@@ -122,6 +122,9 @@ pub struct Policy {
     pub default: Verdict,
     /// The events this policy decides: those its rules are `on`.
     pub events: Events,
+    /// `for`: of those, the ones whose facts satisfy this; `true` when the
+    /// policy has no `for`.
+    pub scope: Cond,
     pub file: FileId,
     pub span: Span,
     pub default_span: Span,
@@ -267,6 +270,111 @@ pub enum Expectation {
         message: Option<String>,
         span: Span,
     },
+}
+
+/// Renders a checked bundle's policies as text: the lowered form, with
+/// names resolved and lets expanded, for snapshots and for people reviewing
+/// what a policy means.
+pub fn render_policies(bundle: &Bundle) -> String {
+    let schema = &bundle.schema;
+    let mut out = String::new();
+    for policy in &bundle.policies {
+        out.push_str(&format!(
+            "policy {:?} mode={:?} on_error={} default={} events={:?}\n",
+            policy.name,
+            policy.mode,
+            render_verdict(policy.on_error),
+            render_verdict(policy.default),
+            policy.events.names(),
+        ));
+        if policy.scope != Cond::Const(true) {
+            out.push_str(&format!("  for {}\n", render_cond(schema, &policy.scope)));
+        }
+        for rule in &policy.rules {
+            out.push_str(&format!("  rule {} on {}\n", rule.name, rule.event));
+            out.push_str(&format!("    when {}\n", render_cond(schema, &rule.cond)));
+            if let Some(v) = rule.verdict {
+                out.push_str(&format!("    then {}\n", render_verdict(v)));
+            }
+            for alert in &rule.alerts {
+                out.push_str(&format!(
+                    "    alert {} {:?}\n",
+                    alert.severity.name(),
+                    alert.message
+                ));
+            }
+        }
+    }
+    out
+}
+
+pub fn render_verdict(verdict: Verdict) -> String {
+    match verdict.respond {
+        Some(DnsResponse::Sinkhole(ip)) => format!("{} respond sinkhole {ip}", verdict.kind.name()),
+        Some(r) => format!("{} respond {}", verdict.kind.name(), r.name()),
+        None => verdict.kind.name().to_owned(),
+    }
+}
+
+/// A condition as text, fully parenthesised below the top level.
+pub fn render_cond(schema: &Schema, cond: &Cond) -> String {
+    let list = |items: &[Cond], sep: &str| {
+        items
+            .iter()
+            .map(|c| render_nested(schema, c))
+            .collect::<Vec<_>>()
+            .join(sep)
+    };
+    match cond {
+        Cond::Const(b) => b.to_string(),
+        Cond::And(items) => list(items, " and "),
+        Cond::Or(items) => list(items, " or "),
+        Cond::Not(inner) => format!("not {}", render_nested(schema, inner)),
+        Cond::Exists(fact, _) => format!("exists {}", schema.def(*fact).name),
+        Cond::Test(test) => {
+            let name = &schema.def(test.fact).name;
+            let values = |vs: &[Value]| {
+                vs.iter()
+                    .map(|v| v.render(schema))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            match &test.op {
+                TestOp::IsTrue => name.clone(),
+                TestOp::Eq(v) => format!("{name} == {}", v.render(schema)),
+                TestOp::Ne(v) => format!("{name} != {}", v.render(schema)),
+                TestOp::Lt(v) => format!("{name} < {}", v.render(schema)),
+                TestOp::Le(v) => format!("{name} <= {}", v.render(schema)),
+                TestOp::Gt(v) => format!("{name} > {}", v.render(schema)),
+                TestOp::Ge(v) => format!("{name} >= {}", v.render(schema)),
+                TestOp::In(vs) => format!("{name} in [{}]", values(vs)),
+                TestOp::InNets(nets) => {
+                    let nets: Vec<String> = nets.iter().map(ToString::to_string).collect();
+                    format!("{name} in [{}]", nets.join(", "))
+                }
+                TestOp::Within(classes) => {
+                    let names: Vec<&str> =
+                        classes.iter().map(|c| schema.taxonomy.name(*c)).collect();
+                    format!("{name} within [{}]", names.join(", "))
+                }
+                TestOp::InRange { lo, hi } => format!("{name} in {lo}..{hi}"),
+                TestOp::Matches(globs) => {
+                    let globs: Vec<String> =
+                        globs.iter().map(|g| format!("{:?}", g.pattern)).collect();
+                    format!("{name} matches [{}]", globs.join(", "))
+                }
+                TestOp::HasAny(vs) => format!("{name} has any [{}]", values(vs)),
+                TestOp::HasAll(vs) => format!("{name} has all [{}]", values(vs)),
+            }
+        }
+    }
+}
+
+fn render_nested(schema: &Schema, cond: &Cond) -> String {
+    match cond {
+        Cond::And(_) | Cond::Or(_) => format!("({})", render_cond(schema, cond)),
+        other => render_cond(schema, other),
+    }
 }
 
 #[cfg(test)]

@@ -11,8 +11,13 @@ use std::fmt;
 
 use crate::span::{FileId, Span};
 
-/// How deep parentheses and brackets may nest.
+/// How deep parentheses and brackets may nest (braces do not count).
 pub const MAX_NESTING: usize = 64;
+
+/// How many `and`, `or` and `not` one condition may hold. With the nesting
+/// limit this bounds the depth of every syntax tree, so the recursive
+/// passes (checker, formatter, interpreter, drop) cannot overflow.
+pub const MAX_OPERATORS: usize = 256;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Tok {
@@ -65,6 +70,7 @@ pub enum Tok {
     Expect,
     By,
     Would,
+    For,
     True,
     False,
 }
@@ -99,6 +105,7 @@ impl Tok {
             "expect" => Tok::Expect,
             "by" => Tok::By,
             "would" => Tok::Would,
+            "for" => Tok::For,
             "true" => Tok::True,
             "false" => Tok::False,
             _ => return None,
@@ -134,6 +141,7 @@ impl Tok {
         "expect",
         "by",
         "would",
+        "for",
         "true",
         "false",
     ];
@@ -198,6 +206,8 @@ pub enum LexErrorKind {
     IntegerTooLarge,
     BadAddress(String),
     TooDeep,
+    TooManyOperators,
+    ControlChar(char),
     Unbalanced(char),
 }
 
@@ -216,6 +226,8 @@ pub struct Lexer<'a> {
     text: &'a str,
     pos: usize,
     depth: Vec<(char, usize)>,
+    /// `and`/`or`/`not` since the last statement keyword.
+    operators: usize,
     line_has_code: bool,
     pub comments: Vec<Comment>,
     failed: bool,
@@ -226,8 +238,10 @@ impl<'a> Lexer<'a> {
         Lexer {
             file,
             text,
-            pos: 0,
+            // A byte-order mark, as some editors write, is not content.
+            pos: if text.starts_with('\u{feff}') { 3 } else { 0 },
             depth: Vec::new(),
+            operators: 0,
             line_has_code: false,
             comments: Vec::new(),
             failed: false,
@@ -354,13 +368,17 @@ impl<'a> Lexer<'a> {
                         None => return Err(self.error(LexErrorKind::UnterminatedString, start)),
                     }
                 }
+                Some(c) if c.is_control() && c != '\t' => {
+                    return Err(self.error(LexErrorKind::ControlChar(c), self.pos - c.len_utf8()));
+                }
                 Some(c) => value.push(c),
             }
         }
     }
 
     fn open(&mut self, c: char, start: usize) -> Result<(), LexError> {
-        if self.depth.len() >= MAX_NESTING {
+        let nested = self.depth.iter().filter(|(open, _)| *open != '{').count();
+        if c != '{' && nested >= MAX_NESTING {
             return Err(self.error(LexErrorKind::TooDeep, start));
         }
         self.depth.push((c, start));
@@ -446,6 +464,24 @@ impl<'a> Lexer<'a> {
             }
             other => return Some(Err(self.error(LexErrorKind::UnexpectedChar(other), start))),
         };
+        match tok {
+            Tok::And | Tok::Or | Tok::Not => {
+                self.operators += 1;
+                if self.operators > MAX_OPERATORS {
+                    return Some(Err(self.error(LexErrorKind::TooManyOperators, start)));
+                }
+            }
+            Tok::When
+            | Tok::For
+            | Tok::Then
+            | Tok::Rule
+            | Tok::Let
+            | Tok::Alert
+            | Tok::Given
+            | Tok::Expect
+            | Tok::RBrace => self.operators = 0,
+            _ => {}
+        }
         Some(Ok((start, tok, self.pos)))
     }
 }
@@ -581,6 +617,50 @@ mod tests {
         let deep = "(".repeat(MAX_NESTING + 1);
         assert_eq!(tokens(&deep).unwrap_err().kind, LexErrorKind::TooDeep);
         assert_eq!(tokens(")").unwrap_err().kind, LexErrorKind::Unbalanced(')'));
+    }
+
+    #[test]
+    fn long_conditions_are_bounded() {
+        let long = vec!["a"; MAX_OPERATORS + 2].join(" and ");
+        assert_eq!(
+            tokens(&long).unwrap_err().kind,
+            LexErrorKind::TooManyOperators
+        );
+        let nots = format!("{}x", "not ".repeat(MAX_OPERATORS + 1));
+        assert_eq!(
+            tokens(&nots).unwrap_err().kind,
+            LexErrorKind::TooManyOperators
+        );
+        // Each condition has its own budget.
+        let two = format!(
+            "when {long_ok} when {long_ok}",
+            long_ok = vec!["a"; MAX_OPERATORS].join(" and ")
+        );
+        assert!(tokens(&two).is_ok());
+    }
+
+    #[test]
+    fn braces_do_not_count_towards_nesting() {
+        let text = format!(
+            "{{ {{ {}x{} }} }}",
+            "(".repeat(MAX_NESTING),
+            ")".repeat(MAX_NESTING)
+        );
+        assert!(tokens(&text).is_ok());
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        assert_eq!(tokens("\u{feff}mode").unwrap(), vec![Tok::Mode]);
+    }
+
+    #[test]
+    fn control_characters_in_strings_are_errors() {
+        assert_eq!(
+            tokens("\"a\u{0}b\"").unwrap_err().kind,
+            LexErrorKind::ControlChar('\u{0}')
+        );
+        assert!(tokens("\"tab\there\"").is_ok());
     }
 
     #[test]

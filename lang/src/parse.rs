@@ -7,7 +7,7 @@ use lalrpop_util::{ErrorRecovery, ParseError};
 
 use crate::ast::{Ident, SourceTree};
 use crate::diag::Diagnostic;
-use crate::lexer::{Comment, LexError, LexErrorKind, Lexer, MAX_NESTING, Tok};
+use crate::lexer::{Comment, LexError, LexErrorKind, Lexer, MAX_NESTING, MAX_OPERATORS, Tok};
 use crate::span::{FileId, Span};
 
 lalrpop_util::lalrpop_mod!(
@@ -136,12 +136,26 @@ fn convert(file: FileId, text: &str, err: ParseError<usize, Tok, ParseIssue>) ->
 fn lex_diagnostic(err: LexError) -> Diagnostic {
     let span = err.span;
     match err.kind {
-        LexErrorKind::UnexpectedChar(c) => Diagnostic::error(
-            "syntax",
-            format!("unexpected character `{}`", c.escape_default()),
-        )
-        .label(span, "not part of the language")
-        .help("comments start with `#`; text goes in double quotes"),
+        LexErrorKind::UnexpectedChar(c) => {
+            let help = match c {
+                ':' => "IPv6 addresses and networks go in quotes, as `\"fd00::/8\"`",
+                '-' => {
+                    "numbers are never negative here; names may hold inner hyphens (`remote-control`)"
+                }
+                '&' => "write `and`",
+                '|' => "write `or`",
+                '!' => "write `not`, or `!=` to compare",
+                '\'' => "strings go in double quotes",
+                '\u{feff}' => "remove the byte-order mark from the middle of the file",
+                _ => "comments start with `#`; text goes in double quotes",
+            };
+            Diagnostic::error(
+                "syntax",
+                format!("unexpected character `{}`", c.escape_default()),
+            )
+            .label(span, "not part of the language")
+            .help(help)
+        }
         LexErrorKind::UnterminatedString => Diagnostic::error("syntax", "unterminated string")
             .label(span, "this string has no closing `\"` on its line"),
         LexErrorKind::BadEscape(c) => {
@@ -155,6 +169,18 @@ fn lex_diagnostic(err: LexError) -> Diagnostic {
         LexErrorKind::BadAddress(text) => {
             Diagnostic::error("syntax", format!("invalid address `{text}`")).label(span, "here")
         }
+        LexErrorKind::TooManyOperators => Diagnostic::error("syntax", "this condition is too long")
+            .label(
+                span,
+                format!("more than {MAX_OPERATORS} `and`, `or` and `not`"),
+            )
+            .help("split it into several rules, or name lists with `let` and test them with `in`"),
+        LexErrorKind::ControlChar(c) => Diagnostic::error(
+            "syntax",
+            format!("control character `{}` in a string", c.escape_default()),
+        )
+        .label(span, "not allowed in strings")
+        .help("write a line break as `\\n` and a tab as `\\t`"),
         LexErrorKind::TooDeep => Diagnostic::error("syntax", "brackets nest too deeply")
             .label(span, format!("more than {MAX_NESTING} levels"))
             .help("split the condition into several rules or `let`s"),

@@ -140,6 +140,17 @@ impl EnumKind {
         let lower = name.to_ascii_lowercase();
         let lower = match (self, lower.as_str()) {
             (EnumKind::Mds2Answer, "na" | "n/a") => "n-a".to_owned(),
+            // Record types without a name of their own (`type65535`, as
+            // RFC 3597 writes them, or a bare number) are `other`.
+            (EnumKind::DnsType, t)
+                if !t.is_empty()
+                    && t.trim_start_matches("type")
+                        .chars()
+                        .all(|c| c.is_ascii_digit())
+                    && !self.variants().contains(&t) =>
+            {
+                "other".to_owned()
+            }
             _ => lower,
         };
         self.variants()
@@ -172,6 +183,15 @@ pub enum Type {
     /// A dotted version, compared numerically part by part.
     Version,
     Set(Box<Type>),
+}
+
+impl Type {
+    /// The type's name with `a` or `an`, for messages.
+    pub fn with_article(&self) -> String {
+        let name = self.to_string();
+        let vowel = name.starts_with(['a', 'e', 'i', 'o', 'u', 'M']);
+        format!("{} {name}", if vowel { "an" } else { "a" })
+    }
 }
 
 impl fmt::Display for Type {
@@ -703,6 +723,8 @@ pub const MDS2_QUESTIONS: &[&str] = &[
 pub struct Schema {
     facts: Vec<FactDef>,
     by_name: HashMap<String, FactId>,
+    /// The first segments of fact names.
+    namespaces: Vec<String>,
     pub taxonomy: Taxonomy,
     pub categories: Categories,
 }
@@ -755,11 +777,7 @@ fn device_facts(prefix: &str, events: Events, out: &mut Vec<FactDef>) {
     ));
     out.push(FactDef {
         range: Some((0, 100)),
-        ..fact(
-            "risk",
-            Type::Int,
-            "risk score from 0 (none) to 100 (critical)",
-        )
+        ..fact("risk", Type::Int, "risk score, 0 none to 100 critical")
     });
     out.push(fact(
         "tags",
@@ -930,6 +948,192 @@ fn builtin_facts() -> Vec<FactDef> {
         flow,
         "SMB dialect, as `1`, `2.1` or `3.1.1`",
     );
+    fact(
+        "dicom.transfer_syntaxes",
+        strings(),
+        flow,
+        "transfer syntax UIDs proposed",
+    );
+    fact(
+        "dicom.association",
+        Type::Str,
+        flow,
+        "outcome: `accepted`, `rejected` or `aborted`",
+    );
+    fact(
+        "dicom.reject_reason",
+        Type::Str,
+        flow,
+        "reason given in an A-ASSOCIATE-RJ",
+    );
+    fact(
+        "hl7.control_id",
+        Type::Str,
+        flow,
+        "message control id (MSH-10)",
+    );
+    fact(
+        "hl7.ack_code",
+        Type::Str,
+        flow,
+        "acknowledgement code (MSA-1), as `AA`, `AE`, `AR`",
+    );
+    fact(
+        "hl7.device_ids",
+        strings(),
+        flow,
+        "device identifiers from PRT and OBX segments",
+    );
+    fact(
+        "tls.client_version",
+        Type::Version,
+        flow,
+        "legacy version field of the ClientHello",
+    );
+    fact("http.status", Type::Int, flow, "response status code");
+    fact(
+        "http.server",
+        Type::Str,
+        flow,
+        "Server header of the response",
+    );
+    fact(
+        "smb.dialects",
+        strings(),
+        flow,
+        "SMB dialects the client offered",
+    );
+    fact(
+        "smb.encrypted",
+        Type::Bool,
+        flow,
+        "whether the SMB session encrypts",
+    );
+    fact(
+        "dhcp.message_type",
+        Type::Str,
+        flow,
+        "DHCP message type, as `discover`",
+    );
+    fact(
+        "dhcp.client_mac",
+        Type::Str,
+        flow,
+        "client hardware address",
+    );
+    fact("dhcp.hostname", Type::Name, flow, "host name option (12)");
+    fact(
+        "dhcp.vendor_class",
+        Type::Str,
+        flow,
+        "vendor class identifier (option 60)",
+    );
+    fact(
+        "dhcp.client_id",
+        Type::Str,
+        flow,
+        "client identifier (option 61)",
+    );
+    fact(
+        "dhcp.fingerprint",
+        Type::Str,
+        flow,
+        "parameter request list (option 55), comma-separated",
+    );
+    fact(
+        "dhcp.requested_ip",
+        Type::Ip,
+        flow,
+        "requested address (option 50)",
+    );
+    fact("dhcp.fqdn", Type::Name, flow, "client FQDN (option 81)");
+    fact(
+        "ssh.client_banner",
+        Type::Str,
+        flow,
+        "SSH client identification string",
+    );
+    fact(
+        "ssh.server_banner",
+        Type::Str,
+        flow,
+        "SSH server identification string",
+    );
+    fact(
+        "rdp.cookie",
+        Type::Str,
+        flow,
+        "RDP routing cookie (`mstshash`)",
+    );
+    fact(
+        "rdp.requested_protocols",
+        Type::Int,
+        flow,
+        "RDP requested protocols bit mask",
+    );
+    fact(
+        "rdp.encrypted",
+        Type::Bool,
+        flow,
+        "whether the RDP session negotiated TLS or CredSSP",
+    );
+    fact("ftp.banner", Type::Str, flow, "FTP server greeting");
+    fact("ftp.user", Type::Str, flow, "user name sent with USER");
+    fact("ntp.version", Type::Int, flow, "NTP version");
+    fact("ntp.mode", Type::Str, flow, "NTP mode, as `client`");
+    fact("syslog.facility", Type::Int, flow, "syslog facility");
+    fact("syslog.severity", Type::Int, flow, "syslog severity");
+    fact(
+        "snmp.version",
+        Type::Str,
+        flow,
+        "SNMP version, as `1` or `2c`",
+    );
+    fact("snmp.pdu", Type::Str, flow, "SNMP PDU type");
+    fact(
+        "snmp.default_community",
+        Type::Bool,
+        flow,
+        "whether a default community (`public`, `private`) was used",
+    );
+    fact("ssdp.method", Type::Str, flow, "SSDP method");
+    fact(
+        "ssdp.target",
+        Type::Str,
+        flow,
+        "search target or notification type",
+    );
+    fact("ssdp.server", Type::Str, flow, "SERVER header");
+    fact("ssdp.user_agent", Type::Str, flow, "USER-AGENT header");
+    fact(
+        "sdc.action",
+        Type::Str,
+        flow,
+        "WS-Discovery action of IEEE 11073 SDC",
+    );
+    fact(
+        "intellivue.message",
+        Type::Str,
+        flow,
+        "IntelliVue data export message type",
+    );
+    fact(
+        "astm.sender",
+        Type::Str,
+        flow,
+        "sender name of the ASTM header record",
+    );
+    fact(
+        "astm.sender_version",
+        Type::Str,
+        flow,
+        "sender software version of the ASTM header",
+    );
+    fact("poct1a.message", Type::Str, flow, "POCT1-A message type");
+    fact("poct1a.device_id", Type::Str, flow, "POCT1-A device id");
+    fact("poct1a.vendor_id", Type::Str, flow, "POCT1-A vendor id");
+    fact("poct1a.model_id", Type::Str, flow, "POCT1-A model id");
+    fact("poct1a.serial_id", Type::Str, flow, "POCT1-A serial number");
     fact("dns.qname", Type::Name, Events::DNS, "the name asked for");
     fact(
         "dns.qtype",
@@ -967,7 +1171,7 @@ fn builtin_facts() -> Vec<FactDef> {
         "time.hour",
         Type::Int,
         Events::ALL,
-        "hour of the day, 0 to 23, gateway local time",
+        "hour of the day, gateway local time",
     );
     fact(
         "time.weekday",
@@ -1016,9 +1220,17 @@ impl Schema {
             .enumerate()
             .map(|(i, f)| (f.name.clone(), FactId(i as u32)))
             .collect();
+        let mut namespaces: Vec<String> = facts
+            .iter()
+            .filter_map(|f| f.name.split('.').next())
+            .map(str::to_owned)
+            .collect();
+        namespaces.sort();
+        namespaces.dedup();
         Schema {
             facts,
             by_name,
+            namespaces,
             taxonomy,
             categories,
         }
@@ -1061,22 +1273,50 @@ impl Schema {
 
     /// The namespaces facts live under (`device`, `peer`, `dns`, ...).
     pub fn is_namespace(&self, word: &str) -> bool {
-        matches!(
-            word,
-            "device"
-                | "peer"
-                | "flow"
-                | "dicom"
-                | "hl7"
-                | "fhir"
-                | "tls"
-                | "http"
-                | "smb"
-                | "dns"
-                | "url"
-                | "time"
-        )
+        self.namespaces.iter().any(|n| n == word)
     }
+}
+
+/// The fact table of docs/language.md, generated so that the reference can
+/// never drift from the schema (a test compares them).
+pub fn fact_table_markdown(schema: &Schema) -> String {
+    let mut out = String::from(
+        "| fact | type | events | always present | notes |\n| --- | --- | --- | --- | --- |\n",
+    );
+    let mut mds2_done = [false, false];
+    for (_, def) in schema.facts() {
+        let (name, doc) = match def.name.split_once(".mds2.") {
+            Some((prefix, _)) => {
+                let slot = usize::from(prefix != "device");
+                if mds2_done[slot] {
+                    continue;
+                }
+                mds2_done[slot] = true;
+                (
+                    format!("{prefix}.mds2.<ID>"),
+                    "answer to MDS2 question ID (`AUTH-1`, `CONN-1.1`, ...); every id of the 2019 form",
+                )
+            }
+            None => (def.name.clone(), def.doc),
+        };
+        let mut notes = doc.to_owned();
+        if let Some((lo, hi)) = def.range {
+            notes.push_str(&format!("; {lo} to {hi}"));
+        }
+        if let Some(max) = def.max_len {
+            notes.push_str(&format!("; at most {max} characters"));
+        }
+        let ty = match &def.ty {
+            Type::Enum(kind) => format!("{} (`{}`)", kind.name(), kind.variants().join("`, `")),
+            other => other.to_string(),
+        };
+        out.push_str(&format!(
+            "| `{name}` | {ty} | {} | {} | {notes} |\n",
+            def.events.names().join(", "),
+            if def.always_present { "yes" } else { "no" },
+        ));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -1114,6 +1354,16 @@ mod tests {
             schema.fact("device.mds2.auth-1.1"),
             schema.fact("device.mds2.AUTH-1.1")
         );
+    }
+
+    #[test]
+    fn unnamed_dns_types_are_other() {
+        let other = EnumKind::DnsType.index("other");
+        assert_eq!(EnumKind::DnsType.index("TYPE65535"), other);
+        assert_eq!(EnumKind::DnsType.index("type0"), other);
+        assert_eq!(EnumKind::DnsType.index("99"), other);
+        assert_eq!(EnumKind::DnsType.index("AAAA"), Some(7));
+        assert_eq!(EnumKind::DnsType.index("typo"), None);
     }
 
     #[test]

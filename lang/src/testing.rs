@@ -84,12 +84,14 @@ pub fn compare(
                     let got = describe(actual, by_name.as_deref(), *would);
                     let location =
                         decider.map(|d| sources.location(interp::decider_name(bundle, d).2));
+                    let why = match (decider, would) {
+                        (Some(_), _) => location.map(|l| format!(" (decided at {l})")).unwrap_or_default(),
+                        (None, false) => " (no enforcing policy decides this event; for a monitor-mode policy write `expect would ...`)".to_owned(),
+                        (None, true) => " (no monitor-mode policy decides this event)".to_owned(),
+                    };
                     failures.push(format!(
-                        "{}: expected {want}, got {got}{}",
-                        sources.location(*span),
-                        location
-                            .map(|l| format!(" (decided at {l})"))
-                            .unwrap_or_default()
+                        "{}: expected {want}, got {got}{why}",
+                        sources.location(*span)
                     ));
                 }
             }

@@ -53,6 +53,18 @@ impl PartialEq for Version {
 
 impl Eq for Version {}
 
+impl std::hash::Hash for Version {
+    /// Consistent with equality: trailing zero parts do not count.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let significant = self
+            .0
+            .iter()
+            .rposition(|part| *part != 0)
+            .map_or(0, |i| i + 1);
+        self.0.get(..significant).unwrap_or_default().hash(state);
+    }
+}
+
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let parts: Vec<String> = self.0.iter().map(u64::to_string).collect();
@@ -109,7 +121,10 @@ impl IpNet {
         }
     }
 
+    /// Whether the network holds `ip`; an IPv4-mapped IPv6 address counts as
+    /// its IPv4 address.
     pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
         match (self.addr, ip) {
             (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_)) => {
                 IpNet {
@@ -135,7 +150,7 @@ impl fmt::Display for IpNet {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Value {
     Bool(bool),
     Int(i64),
@@ -213,14 +228,14 @@ pub fn from_json(schema: &Schema, ty: &Type, json: &serde_json::Value) -> Result
         (Type::Name, J::String(s)) => Ok(Value::Str(normalize_name(s))),
         (Type::Ip, J::String(s)) => s
             .trim()
-            .parse()
-            .map(Value::Ip)
+            .parse::<IpAddr>()
+            .map(|ip| Value::Ip(ip.to_canonical()))
             .map_err(|_| format!("`{s}` is not an IP address")),
         (Type::Enum(kind), J::String(s)) => {
             kind.index(s).map(|i| Value::Enum(*kind, i)).ok_or_else(|| {
                 format!(
-                    "`{s}` is not a {}; expected one of {}",
-                    kind.name(),
+                    "`{s}` is not {}; expected one of {}",
+                    Type::Enum(*kind).with_article(),
                     kind.variants().join(", ")
                 )
             })
@@ -234,9 +249,14 @@ pub fn from_json(schema: &Schema, ty: &Type, json: &serde_json::Value) -> Result
         (Type::Version, J::String(s)) => Version::parse(s)
             .map(Value::Version)
             .ok_or_else(|| format!("`{s}` is not a version")),
-        (Type::Version, J::Number(n)) => Version::parse(&n.to_string())
-            .map(Value::Version)
-            .ok_or_else(|| format!("`{n}` is not a version")),
+        // A JSON number such as 6.10 is the float 6.1: only whole numbers
+        // are versions as numbers; dotted versions must be strings.
+        (Type::Version, J::Number(n)) => match n.as_u64() {
+            Some(whole) => Ok(Value::Version(Version(vec![whole]))),
+            None => Err(format!(
+                "give versions as strings, as \"{n}\"; as a number `{n}` may lose digits"
+            )),
+        },
         (Type::Set(elem), J::Array(items)) => {
             let mut values = items
                 .iter()
@@ -246,9 +266,25 @@ pub fn from_json(schema: &Schema, ty: &Type, json: &serde_json::Value) -> Result
             Ok(Value::Set(values))
         }
         _ => Err(match text {
-            Some(s) => format!("expected a {ty}, found the string `{s}`"),
-            None => format!("expected a {ty}, found `{json}`"),
+            Some(s) => format!("expected {}, found the string `{s}`", ty.with_article()),
+            None => format!("expected {}, found `{json}`", ty.with_article()),
         }),
+    }
+}
+
+/// Refuses values the fact cannot take: integers outside its range (an
+/// hour of 99, a port of 70000) and text longer than its protocol allows
+/// (an AE title of 17 characters). They would make tests and decisions
+/// turn on impossible inputs.
+pub(crate) fn within_range(def: &crate::schema::FactDef, value: Value) -> Result<Value, String> {
+    match (&value, def.range, def.max_len) {
+        (Value::Int(n), Some((lo, hi)), _) if *n < lo || *n > hi => {
+            Err(format!("`{n}` is out of range: it goes from {lo} to {hi}"))
+        }
+        (Value::Str(text), _, Some(max)) if text.chars().count() > max => Err(format!(
+            "`{text}` is longer than the {max} characters it can have"
+        )),
+        _ => Ok(value),
     }
 }
 
@@ -268,16 +304,10 @@ pub fn class_value(schema: &Schema, name: &str) -> Result<Value, String> {
     }
 }
 
+/// Removes repeated values, keeping the first of each, in linear time.
 pub(crate) fn dedup(values: &mut Vec<Value>) {
-    let mut seen: Vec<Value> = Vec::with_capacity(values.len());
-    values.retain(|v| {
-        if seen.contains(v) {
-            false
-        } else {
-            seen.push(v.clone());
-            true
-        }
-    });
+    let mut seen = std::collections::HashSet::with_capacity(values.len());
+    values.retain(|v| seen.insert(v.clone()));
 }
 
 /// The facts of one event: which event, and the facts the host supplied.
@@ -320,6 +350,20 @@ impl Facts {
         self.values.get(&fact)
     }
 
+    /// The facts the host always supplies for this event that are missing:
+    /// tests of them are false, which the checker does not warn about.
+    pub fn missing_always_present<'s>(&self, schema: &'s Schema) -> Vec<&'s str> {
+        schema
+            .facts()
+            .filter(|(id, def)| {
+                def.always_present
+                    && def.events.contains(self.event)
+                    && !self.values.contains_key(id)
+            })
+            .map(|(_, def)| def.name.as_str())
+            .collect()
+    }
+
     /// Reads facts from a JSON object: `event` plus fact names as keys.
     /// `null` means absent. Every problem is reported, not just the first.
     pub fn from_json(schema: &Schema, json: &serde_json::Value) -> Result<Facts, Vec<FactsError>> {
@@ -356,7 +400,7 @@ impl Facts {
                 });
                 continue;
             }
-            match from_json(schema, &def.ty, json) {
+            match from_json(schema, &def.ty, json).and_then(|v| within_range(def, v)) {
                 Ok(value) => {
                     facts.values.insert(id, value);
                 }
@@ -422,6 +466,24 @@ mod tests {
             "{}",
             errors[0]
         );
+    }
+
+    #[test]
+    fn input_values_are_validated() {
+        let schema = Schema::default();
+        let facts = |json| Facts::from_json(&schema, &json);
+        // Regressions: out-of-range integers, float versions, mapped IPv6.
+        assert!(facts(serde_json::json!({"event": "flow", "time.hour": 99})).is_err());
+        assert!(facts(serde_json::json!({"event": "flow", "peer.port": -5})).is_err());
+        assert!(facts(serde_json::json!({"event": "flow", "device.risk": 500})).is_err());
+        assert!(facts(serde_json::json!({"event": "flow", "smb.version": 6.10})).is_err());
+        let ok = facts(
+            serde_json::json!({"event": "flow", "smb.version": 3, "peer.ip": "::ffff:10.20.0.10"}),
+        )
+        .unwrap();
+        let ip = schema.fact("peer.ip").unwrap();
+        assert_eq!(ok.get(ip), Some(&Value::Ip("10.20.0.10".parse().unwrap())));
+        assert!(ok.missing_always_present(&schema).contains(&"time.hour"));
     }
 
     #[test]

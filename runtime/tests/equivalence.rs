@@ -307,6 +307,29 @@ fn cond(shape: &Shape, event: Event) -> Cond {
     }
 }
 
+/// A `for` condition: tests only of facts every event carries.
+fn scope_cond(shape: &Shape) -> Cond {
+    match shape {
+        Shape::Const(b) => Cond::Const(*b),
+        Shape::Not(inner) => Cond::Not(Box::new(scope_cond(inner))),
+        Shape::And(items) => Cond::And(items.iter().map(scope_cond).collect()),
+        Shape::Or(items) => Cond::Or(items.iter().map(scope_cond).collect()),
+        Shape::Leaf(f, o, picks) => {
+            let facts: Vec<FactId> = facts_for(Event::Url)
+                .into_iter()
+                .filter(|id| schema().def(*id).events == Events::ALL)
+                .collect();
+            let fact = facts[f % facts.len()];
+            let ty = &schema().def(fact).ty;
+            Cond::Test(FactTest {
+                fact,
+                op: test_op(ty, o / 7, picks),
+                span: Span::default(),
+            })
+        }
+    }
+}
+
 fn verdict(pick: usize) -> Verdict {
     let kind = [
         VerdictKind::Allow,
@@ -333,6 +356,8 @@ struct RuleSeed {
 
 #[derive(Debug, Clone)]
 struct PolicySeed {
+    /// The `for` condition, on a fact every event has; `None` is `true`.
+    scope: Option<Shape>,
     monitor: bool,
     on_error: usize,
     default: usize,
@@ -356,12 +381,14 @@ fn rule_seed() -> impl Strategy<Value = RuleSeed> {
 
 fn policy_seed() -> impl Strategy<Value = PolicySeed> {
     (
+        prop::option::weighted(0.4, shape()),
         prop::bool::weighted(0.3),
         any::<usize>(),
         any::<usize>(),
         prop::collection::vec(rule_seed(), 0..7),
     )
-        .prop_map(|(monitor, on_error, default, rules)| PolicySeed {
+        .prop_map(|(scope, monitor, on_error, default, rules)| PolicySeed {
+            scope,
             monitor,
             on_error,
             default,
@@ -401,6 +428,9 @@ fn bundle(seeds: &[PolicySeed]) -> Bundle {
             let events = rules.iter().fold(Events::default(), |e, r| e.with(r.event));
             Policy {
                 name: format!("p{p}"),
+                // Facts of every event: `device.*` and `time.*`, which the
+                // flow list starts with and the others share.
+                scope: seed.scope.as_ref().map_or(Cond::Const(true), scope_cond),
                 mode: if seed.monitor {
                     Mode::Monitor
                 } else {
@@ -489,12 +519,14 @@ fn shared_tests_are_memoised_across_policies() {
     };
     let seeds = vec![
         PolicySeed {
+            scope: None,
             monitor: false,
             on_error: 0,
             default: 0,
             rules: vec![rule.clone(), rule.clone()],
         },
         PolicySeed {
+            scope: None,
             monitor: true,
             on_error: 0,
             default: 0,

@@ -73,6 +73,7 @@ pub fn run(args: &EvalArgs) -> ExitCode {
         Ok(facts) => facts,
         Err(errors) => return facts_errors(errors),
     };
+    warn_missing(&bundle.schema, &facts);
 
     if args.engine == Engine::Interp || args.explain {
         let decision = evaluate(
@@ -134,6 +135,7 @@ fn run_module(args: &EvalArgs) -> ExitCode {
         Ok(facts) => facts,
         Err(errors) => return facts_errors(errors),
     };
+    warn_missing(module.schema(), &facts);
     decide_module(&host, &module, &facts)
 }
 
@@ -155,6 +157,18 @@ fn print(json: &serde_json::Value) -> ExitCode {
     let text = serde_json::to_string_pretty(json).unwrap_or_else(|_| json.to_string());
     output::outln(&text);
     ExitCode::from(EXIT_OK)
+}
+
+/// Facts the gateway always supplies but the input lacks.
+fn warn_missing(schema: &ward_lang::Schema, facts: &Facts) {
+    let missing = facts.missing_always_present(schema);
+    if !missing.is_empty() {
+        let names: Vec<String> = missing.iter().map(|n| format!("`{n}`")).collect();
+        output::err(&format!(
+            "warning: the input lacks {}; the gateway always supplies these, and any test of a missing fact is false\n",
+            names.join(", ")
+        ));
+    }
 }
 
 fn facts_errors(errors: Vec<ward_lang::value::FactsError>) -> ExitCode {

@@ -507,7 +507,7 @@ impl EventCode<'_, '_> {
                     addr: *ip,
                     prefix: if ip.is_ipv4() { 32 } else { 128 },
                 };
-                self.in_net(slot, &net);
+                self.in_net(slot, &net, false);
             }
             (FactKind::Str, Value::Str(text)) => {
                 let at = self.c.data.string(text);
@@ -624,35 +624,67 @@ impl EventCode<'_, '_> {
             return;
         }
         for (i, net) in nets.iter().enumerate() {
-            self.in_net(slot, net);
+            self.in_net(slot, net, true);
             if i > 0 {
                 self.s().i32_or();
             }
         }
     }
 
-    /// Pushes whether the present address fact lies in the network.
-    fn in_net(&mut self, slot: u32, net: &IpNet) {
+    /// Pushes whether the present address fact is mapped IPv4 in IPv6
+    /// (`::ffff:a.b.c.d`).
+    fn is_mapped(&mut self, slot: u32) {
         self.load_i32(slot + SLOT_FAMILY);
+        self.s().i32_const(6).i32_eq();
+        self.load_i64(slot + SLOT_V6_HI);
+        self.s().i64_eqz().i32_and();
+        self.load_i64(slot + SLOT_V6_LO);
+        self.s()
+            .i64_const(32)
+            .i64_shr_u()
+            .i64_const(0xffff)
+            .i64_eq()
+            .i32_and();
+    }
+
+    /// Pushes whether the present address fact lies in the network. With
+    /// `canonical`, as `IpNet::contains`: a mapped IPv4 address counts as
+    /// IPv4 (and not as IPv6); without, the address must be the same kind.
+    fn in_net(&mut self, slot: u32, net: &IpNet, canonical: bool) {
         match net.network() {
             IpAddr::V4(addr) => {
                 let mask = u32::MAX
                     .checked_shl(32 - u32::from(net.prefix))
                     .unwrap_or(0);
+                let want = (u32::from(addr) & mask) as i32;
+                self.load_i32(slot + SLOT_FAMILY);
                 self.s().i32_const(4).i32_eq();
                 self.load_i32(slot + SLOT_VALUE);
                 self.s()
                     .i32_const(mask as i32)
                     .i32_and()
-                    .i32_const((u32::from(addr) & mask) as i32)
+                    .i32_const(want)
                     .i32_eq()
                     .i32_and();
+                if canonical {
+                    self.is_mapped(slot);
+                    self.load_i64(slot + SLOT_V6_LO);
+                    self.s()
+                        .i32_wrap_i64()
+                        .i32_const(mask as i32)
+                        .i32_and()
+                        .i32_const(want)
+                        .i32_eq()
+                        .i32_and()
+                        .i32_or();
+                }
             }
             IpAddr::V6(addr) => {
                 let mask = u128::MAX
                     .checked_shl(128 - u32::from(net.prefix))
                     .unwrap_or(0);
                 let value = u128::from(addr) & mask;
+                self.load_i32(slot + SLOT_FAMILY);
                 self.s().i32_const(6).i32_eq();
                 for (at, shift) in [(SLOT_V6_HI, 64), (SLOT_V6_LO, 0)] {
                     self.load_i64(slot + at);
@@ -662,6 +694,10 @@ impl EventCode<'_, '_> {
                         .i64_const((value >> shift) as u64 as i64)
                         .i64_eq()
                         .i32_and();
+                }
+                if canonical {
+                    self.is_mapped(slot);
+                    self.s().i32_eqz().i32_and();
                 }
             }
         }
@@ -767,6 +803,12 @@ impl EventCode<'_, '_> {
             .i32_eqz()
             .br_if(1)
             .end();
+
+        // Skip it when its `for` condition does not hold.
+        if policy.scope != Cond::Const(true) {
+            self.cond(&policy.scope);
+            self.s().i32_eqz().br_if(0);
+        }
 
         // The rules in order; the first with a verdict decides.
         self.s().block(BlockType::Empty);
@@ -879,6 +921,7 @@ pub(super) fn compile(bundle: &Bundle, sources: &SourceMap) -> Result<Output, Co
 
     // The facts read, each with its slot.
     for policy in &bundle.policies {
+        c.collect_slots(&policy.scope)?;
         for rule in &policy.rules {
             c.collect_slots(&rule.cond)?;
         }
@@ -918,6 +961,7 @@ pub(super) fn compile(bundle: &Bundle, sources: &SourceMap) -> Result<Output, Co
     c.input = align8(c.memo + memo_bytes);
     c.data.base = c.input + SLOT_SIZE * c.slot_list.len() as u32;
     for policy in &bundle.policies {
+        c.collect_data(&policy.scope)?;
         for rule in &policy.rules {
             c.collect_data(&rule.cond)?;
         }
@@ -1001,6 +1045,7 @@ fn shared_tests(bundle: &Bundle, event: Event) -> Vec<String> {
         if !policy.events.contains(event) {
             continue;
         }
+        count_atoms(&policy.scope, &mut counts);
         for rule in policy.rules.iter().filter(|r| r.event == event) {
             count_atoms(&rule.cond, &mut counts);
         }
