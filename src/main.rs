@@ -34,10 +34,10 @@ enum Command {
     Fmt(cmd::fmt::FmtArgs),
     /// Decide one event's facts and print the decision as JSON.
     Eval(cmd::eval::EvalArgs),
-    /// Classify the traffic in packet captures: devices, flows, DNS.
-    Inspect(inspect::InspectArgs),
     /// Compile a bundle to one WebAssembly module for the runtime.
     Build(cmd::build::BuildArgs),
+    /// Classify the traffic in packet captures: devices, flows, DNS.
+    Inspect(inspect::InspectArgs),
 }
 
 fn main() -> ExitCode {
@@ -82,7 +82,7 @@ fn run(command: &Command) -> ExitCode {
         Command::Test(args) => cmd::test::run(args),
         Command::Fmt(args) => cmd::fmt::run(args),
         Command::Eval(args) => cmd::eval::run(args),
-        Command::Inspect(args) => inspect::run(args),
         Command::Build(args) => cmd::build::run(args),
+        Command::Inspect(args) => inspect::run(args),
     }
 }

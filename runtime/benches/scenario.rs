@@ -2,6 +2,8 @@
 //! comparison with other engines: a hospital-shaped policy of about 100
 //! rules, a generated one of 1,000, and the facts they decide.
 
+#![allow(dead_code, reason = "shared by two benches, each using a part")]
+
 use std::fmt::Write;
 
 /// Classes, protocols and ports the rules are drawn from.

@@ -1,6 +1,5 @@
 //! Ward's gateway runtime: the classification core that turns traffic into
-//! facts, and the policy host ([`host`]) that runs compiled policy modules;
-//! the DNS/URL front ends come later.
+//! facts, and the policy host ([`host`]) that runs compiled policy modules.
 
 pub mod capture;
 pub mod categories;

@@ -86,19 +86,6 @@ fn facts_for(event: Event) -> Vec<FactId> {
         .collect()
 }
 
-/// Facts every event carries, which a policy's `for` may test.
-fn facts_for_every_event() -> Vec<FactId> {
-    FACTS
-        .iter()
-        .map(|name| schema().fact(name).unwrap())
-        .filter(|id| {
-            Event::ALL
-                .iter()
-                .all(|e| schema().def(*id).events.contains(*e))
-        })
-        .collect()
-}
-
 const STRINGS: &[&str] = &[
     "PACS_MAIN",
     "pacs_main",
@@ -299,22 +286,40 @@ fn shape() -> impl Strategy<Value = Shape> {
 }
 
 fn cond(shape: &Shape, event: Event) -> Cond {
-    cond_over(shape, Some(event))
-}
-
-/// A condition over the facts of `event`, or of every event when `None`.
-fn cond_over(shape: &Shape, event: Option<Event>) -> Cond {
     match shape {
         Shape::Const(b) => Cond::Const(*b),
-        Shape::Not(inner) => Cond::Not(Box::new(cond_over(inner, event))),
-        Shape::And(items) => Cond::And(items.iter().map(|s| cond_over(s, event)).collect()),
-        Shape::Or(items) => Cond::Or(items.iter().map(|s| cond_over(s, event)).collect()),
+        Shape::Not(inner) => Cond::Not(Box::new(cond(inner, event))),
+        Shape::And(items) => Cond::And(items.iter().map(|s| cond(s, event)).collect()),
+        Shape::Or(items) => Cond::Or(items.iter().map(|s| cond(s, event)).collect()),
         Shape::Leaf(f, o, picks) => {
-            let facts = event.map_or_else(facts_for_every_event, facts_for);
+            let facts = facts_for(event);
             let fact = facts[f % facts.len()];
             if o % 7 == 0 {
                 return Cond::Exists(fact, Span::default());
             }
+            let ty = &schema().def(fact).ty;
+            Cond::Test(FactTest {
+                fact,
+                op: test_op(ty, o / 7, picks),
+                span: Span::default(),
+            })
+        }
+    }
+}
+
+/// A `for` condition: tests only of facts every event carries.
+fn scope_cond(shape: &Shape) -> Cond {
+    match shape {
+        Shape::Const(b) => Cond::Const(*b),
+        Shape::Not(inner) => Cond::Not(Box::new(scope_cond(inner))),
+        Shape::And(items) => Cond::And(items.iter().map(scope_cond).collect()),
+        Shape::Or(items) => Cond::Or(items.iter().map(scope_cond).collect()),
+        Shape::Leaf(f, o, picks) => {
+            let facts: Vec<FactId> = facts_for(Event::Url)
+                .into_iter()
+                .filter(|id| schema().def(*id).events == Events::ALL)
+                .collect();
+            let fact = facts[f % facts.len()];
             let ty = &schema().def(fact).ty;
             Cond::Test(FactTest {
                 fact,
@@ -351,7 +356,7 @@ struct RuleSeed {
 
 #[derive(Debug, Clone)]
 struct PolicySeed {
-    /// The policy's `for`, when it has one.
+    /// The `for` condition, on a fact every event has; `None` is `true`.
     scope: Option<Shape>,
     monitor: bool,
     on_error: usize,
@@ -376,7 +381,7 @@ fn rule_seed() -> impl Strategy<Value = RuleSeed> {
 
 fn policy_seed() -> impl Strategy<Value = PolicySeed> {
     (
-        prop::option::weighted(0.3, shape()),
+        prop::option::weighted(0.4, shape()),
         prop::bool::weighted(0.3),
         any::<usize>(),
         any::<usize>(),
@@ -423,6 +428,9 @@ fn bundle(seeds: &[PolicySeed]) -> Bundle {
             let events = rules.iter().fold(Events::default(), |e, r| e.with(r.event));
             Policy {
                 name: format!("p{p}"),
+                // Facts of every event: `device.*` and `time.*`, which the
+                // flow list starts with and the others share.
+                scope: seed.scope.as_ref().map_or(Cond::Const(true), scope_cond),
                 mode: if seed.monitor {
                     Mode::Monitor
                 } else {
@@ -432,10 +440,6 @@ fn bundle(seeds: &[PolicySeed]) -> Bundle {
                 rules,
                 default: verdict(seed.default),
                 events,
-                scope: seed
-                    .scope
-                    .as_ref()
-                    .map_or(Cond::Const(true), |s| cond_over(s, None)),
                 file: FileId(0),
                 span: Span::default(),
                 default_span: Span::default(),
@@ -522,7 +526,7 @@ fn shared_tests_are_memoised_across_policies() {
             rules: vec![rule.clone(), rule.clone()],
         },
         PolicySeed {
-            scope: Some(Shape::Leaf(0, 1, vec![2, 0, 1, 3])),
+            scope: None,
             monitor: true,
             on_error: 0,
             default: 0,

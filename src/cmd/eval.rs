@@ -139,19 +139,6 @@ fn run_module(args: &EvalArgs) -> ExitCode {
     decide_module(&host, &module, &facts)
 }
 
-/// Warns about facts the gateway always supplies that the input lacks: any
-/// test of them is false, which the checker does not warn about.
-fn warn_missing(schema: &ward_lang::Schema, facts: &Facts) {
-    let missing = facts.missing_always_present(schema);
-    if !missing.is_empty() {
-        let names: Vec<String> = missing.iter().map(|n| format!("`{n}`")).collect();
-        output::err(&format!(
-            "warning: the input lacks {}; the gateway always supplies these, and any test of a missing fact is false\n",
-            names.join(", ")
-        ));
-    }
-}
-
 fn decide_module(host: &Host, module: &PolicyModule, facts: &Facts) -> ExitCode {
     let evaluation = host.evaluate(module, facts, None);
     let mut json = wasm::manifest::decision_json(module.manifest(), &evaluation.decision);
@@ -170,6 +157,18 @@ fn print(json: &serde_json::Value) -> ExitCode {
     let text = serde_json::to_string_pretty(json).unwrap_or_else(|_| json.to_string());
     output::outln(&text);
     ExitCode::from(EXIT_OK)
+}
+
+/// Facts the gateway always supplies but the input lacks.
+fn warn_missing(schema: &ward_lang::Schema, facts: &Facts) {
+    let missing = facts.missing_always_present(schema);
+    if !missing.is_empty() {
+        let names: Vec<String> = missing.iter().map(|n| format!("`{n}`")).collect();
+        output::err(&format!(
+            "warning: the input lacks {}; the gateway always supplies these, and any test of a missing fact is false\n",
+            names.join(", ")
+        ));
+    }
 }
 
 fn facts_errors(errors: Vec<ward_lang::value::FactsError>) -> ExitCode {

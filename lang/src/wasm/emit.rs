@@ -631,20 +631,23 @@ impl EventCode<'_, '_> {
         }
     }
 
-    /// Pushes whether the present address fact lies in the network.
+    /// Pushes whether the present address fact lies in the network; as in
+    /// `IpNet::contains`, the address must be of the network's family
+    /// (inputs are canonical: mapped IPv4 arrives as IPv4).
     fn in_net(&mut self, slot: u32, net: &IpNet) {
-        self.load_i32(slot + SLOT_FAMILY);
         match net.network() {
             IpAddr::V4(addr) => {
                 let mask = u32::MAX
                     .checked_shl(32 - u32::from(net.prefix))
                     .unwrap_or(0);
+                let want = (u32::from(addr) & mask) as i32;
+                self.load_i32(slot + SLOT_FAMILY);
                 self.s().i32_const(4).i32_eq();
                 self.load_i32(slot + SLOT_VALUE);
                 self.s()
                     .i32_const(mask as i32)
                     .i32_and()
-                    .i32_const((u32::from(addr) & mask) as i32)
+                    .i32_const(want)
                     .i32_eq()
                     .i32_and();
             }
@@ -653,6 +656,7 @@ impl EventCode<'_, '_> {
                     .checked_shl(128 - u32::from(net.prefix))
                     .unwrap_or(0);
                 let value = u128::from(addr) & mask;
+                self.load_i32(slot + SLOT_FAMILY);
                 self.s().i32_const(6).i32_eq();
                 for (at, shift) in [(SLOT_V6_HI, 64), (SLOT_V6_LO, 0)] {
                     self.load_i64(slot + at);
@@ -768,7 +772,7 @@ impl EventCode<'_, '_> {
             .br_if(1)
             .end();
 
-        // Skip the policy when the event is outside its `for`.
+        // Skip it when its `for` condition does not hold.
         if policy.scope != Cond::Const(true) {
             self.cond(&policy.scope);
             self.s().i32_eqz().br_if(0);
@@ -1009,6 +1013,7 @@ fn shared_tests(bundle: &Bundle, event: Event) -> Vec<String> {
         if !policy.events.contains(event) {
             continue;
         }
+        count_atoms(&policy.scope, &mut counts);
         for rule in policy.rules.iter().filter(|r| r.event == event) {
             count_atoms(&rule.cond, &mut counts);
         }
