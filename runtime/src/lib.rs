@@ -4,6 +4,7 @@
 pub mod capture;
 pub mod categories;
 pub mod flow;
+#[cfg(feature = "host")]
 pub mod host;
 pub mod inspect;
 pub mod inventory;
