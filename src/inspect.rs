@@ -181,12 +181,45 @@ fn decision_record(decision: &Value, event: &str, key: (&str, Value)) -> Map<Str
 }
 
 /// The verdict word of a decision, for the text tables.
+/// The verdict column: the verdict, what decided it, what monitor-mode
+/// policies would have done, and the alerts, so a reader of the tables
+/// sees why without the JSON.
 fn verdict_of(decision: Option<&Value>) -> String {
-    decision
-        .and_then(|d| d.get("verdict"))
-        .and_then(Value::as_str)
-        .unwrap_or("-")
-        .to_owned()
+    let Some(d) = decision else {
+        return "-".to_owned();
+    };
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
+    let mut out = text(d, "verdict");
+    if out.is_empty() {
+        return "-".to_owned();
+    }
+    let (policy, rule) = (text(d, "policy"), text(d, "rule"));
+    if !policy.is_empty() && rule != "default" {
+        out.push_str(&format!(" by {policy}/{rule}"));
+    }
+    if let Some(would) = d.get("would") {
+        let verdict = text(would, "verdict");
+        if !verdict.is_empty() && verdict != "allow" {
+            out.push_str(&format!(
+                "; monitor would {verdict} by {}/{}",
+                text(would, "policy"),
+                text(would, "rule")
+            ));
+        }
+    }
+    for alert in d
+        .get("alerts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        out.push_str(&format!(
+            "; alert {}: {}",
+            text(alert, "severity"),
+            text(alert, "message")
+        ));
+    }
+    out
 }
 
 enum Failure {
@@ -606,6 +639,22 @@ fn write_text(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_verdict_column_says_why() {
+        let decision = serde_json::json!({
+            "verdict": "block", "policy": "unsupported-os", "rule": "smbv1_anywhere",
+            "alerts": [{"severity": "critical", "message": "SMBv1"}],
+            "would": {"verdict": "quarantine", "policy": "watch", "rule": "r"},
+        });
+        assert_eq!(
+            verdict_of(Some(&decision)),
+            "block by unsupported-os/smbv1_anywhere; monitor would quarantine by watch/r; alert critical: SMBv1"
+        );
+        let default = serde_json::json!({"verdict": "allow", "policy": "imaging", "rule": "default", "alerts": []});
+        assert_eq!(verdict_of(Some(&default)), "allow");
+        assert_eq!(verdict_of(None), "-");
+    }
 
     #[test]
     fn control_characters_are_escaped() {
