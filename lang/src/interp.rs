@@ -148,8 +148,9 @@ pub fn evaluate(bundle: &Bundle, facts: &Facts, options: Options<'_>) -> Decisio
     }
 }
 
-/// A DNS block without a response mode answers NXDOMAIN.
-fn dns_default(mut verdict: Verdict, event: Event) -> Verdict {
+/// A DNS block without a response mode answers NXDOMAIN; other events
+/// carry no response. The compiler and the host apply the same rule.
+pub fn dns_default(mut verdict: Verdict, event: Event) -> Verdict {
     if event == Event::Dns && verdict.kind != VerdictKind::Allow && verdict.respond.is_none() {
         verdict.respond = Some(DnsResponse::NxDomain);
     }
@@ -159,7 +160,9 @@ fn dns_default(mut verdict: Verdict, event: Event) -> Verdict {
     verdict
 }
 
-fn most_restrictive<'a>(
+/// The most restrictive outcome; the earliest on a tie. The host uses it
+/// for `on error` outcomes too, so both settle verdicts alike.
+pub fn most_restrictive<'a>(
     outcomes: impl Iterator<Item = &'a PolicyOutcome>,
 ) -> Option<&'a PolicyOutcome> {
     // `max_by_key` keeps the last of equals; fold keeps the first.

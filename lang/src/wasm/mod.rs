@@ -15,7 +15,7 @@ pub mod manifest;
 
 use ward_sdk::Manifest;
 
-use crate::ir::{Bundle, DnsResponse, Verdict, VerdictKind};
+use crate::ir::Bundle;
 use crate::schema::Event;
 use crate::span::SourceMap;
 
@@ -65,14 +65,5 @@ pub fn event_code(event: Event) -> i32 {
     }
 }
 
-/// How the interpreter settles a verdict's DNS response for an event; the
-/// host applies it to `on error` verdicts, the compiler to all others.
-pub fn dns_default(mut verdict: Verdict, event: Event) -> Verdict {
-    if event == Event::Dns && verdict.kind != VerdictKind::Allow && verdict.respond.is_none() {
-        verdict.respond = Some(DnsResponse::NxDomain);
-    }
-    if event != Event::Dns {
-        verdict.respond = None;
-    }
-    verdict
-}
+/// How a verdict's DNS response is settled: the interpreter's own rule.
+pub use crate::interp::dns_default;

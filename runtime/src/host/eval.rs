@@ -466,13 +466,8 @@ pub fn on_error(module: &PolicyModule, event: Event, only: Option<&[usize]>) -> 
             verdict: dns_default(info.on_error, event),
         })
         .collect();
-    let enforced = outcomes.iter().filter(|o| o.mode == Mode::Enforce).fold(
-        None,
-        |best: Option<&PolicyOutcome>, o| match best {
-            Some(b) if b.verdict.kind >= o.verdict.kind => Some(b),
-            _ => Some(o),
-        },
-    );
+    let enforced =
+        ward_lang::interp::most_restrictive(outcomes.iter().filter(|o| o.mode == Mode::Enforce));
     let (verdict, decider) = match enforced {
         Some(o) => (o.verdict, Some(o.decider)),
         None => (Verdict::ALLOW, None),
