@@ -1,0 +1,516 @@
+//! `ward serve`'s configuration: a TOML file whose every key has a built-in
+//! default, so `ward serve` with no file starts on loopback. Unknown keys
+//! are errors that name their line; command-line flags override the file
+//! (`Overrides`).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use ward_lang::value::IpNet;
+
+/// The largest configuration file read.
+const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read `{path}`: {message}")]
+    Read { path: PathBuf, message: String },
+    #[error("`{path}`: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The whole configuration, defaults filled in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub serve: ServeSection,
+    pub policy: PolicySection,
+    /// Category name to list files.
+    pub lists: BTreeMap<String, ListFiles>,
+    pub upstream: UpstreamSection,
+    pub cache: CacheSection,
+    pub block: BlockSection,
+    pub zones: ZonesSection,
+    pub log: LogSection,
+    pub metrics: MetricsSection,
+    /// The static device table.
+    #[serde(rename = "device")]
+    pub devices: Vec<DeviceEntry>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            serve: ServeSection::default(),
+            policy: PolicySection::default(),
+            lists: BTreeMap::new(),
+            upstream: UpstreamSection::default(),
+            cache: CacheSection::default(),
+            block: BlockSection::default(),
+            zones: ZonesSection::default(),
+            log: LogSection::default(),
+            metrics: MetricsSection::default(),
+            devices: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ListFiles {
+    One(PathBuf),
+    Many(Vec<PathBuf>),
+}
+
+impl ListFiles {
+    pub fn paths(&self) -> Vec<PathBuf> {
+        match self {
+            ListFiles::One(p) => vec![p.clone()],
+            ListFiles::Many(ps) => ps.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeSection {
+    /// Plain DNS, UDP and TCP on each address.
+    pub listen: Vec<SocketAddr>,
+    /// DNS over TLS addresses (need `tls_cert` and `tls_key`).
+    pub tls_listen: Vec<SocketAddr>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Client networks answered; others are dropped (no open resolver).
+    pub allow_clients: Vec<String>,
+    /// Queries a second per client, and the burst above it; 0 turns the
+    /// limit off.
+    pub rate_limit: u32,
+    pub rate_burst: u32,
+    /// Threads serving UDP.
+    pub udp_threads: usize,
+    /// The largest UDP answer Ward sends to an EDNS client.
+    pub edns_udp_size: u16,
+    /// Seconds a TCP or TLS connection may sit idle.
+    pub tcp_idle_seconds: u64,
+    /// TCP and TLS connections open at once.
+    pub max_connections: usize,
+    /// Watch policy and list files and reload when they change.
+    pub watch: bool,
+}
+
+impl Default for ServeSection {
+    fn default() -> Self {
+        ServeSection {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 5353))],
+            tls_listen: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            allow_clients: [
+                "127.0.0.0/8",
+                "::1/128",
+                "10.0.0.0/8",
+                "172.16.0.0/12",
+                "192.168.0.0/16",
+                "fc00::/7",
+                "fe80::/10",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            rate_limit: 0,
+            rate_burst: 0,
+            udp_threads: 1,
+            edns_udp_size: 1232,
+            tcp_idle_seconds: 10,
+            max_connections: 1024,
+            watch: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicySection {
+    /// Policy files or bundle directories, or one compiled `.wasm` module.
+    pub paths: Vec<PathBuf>,
+}
+
+impl Default for PolicySection {
+    fn default() -> Self {
+        PolicySection {
+            paths: vec![PathBuf::from("policies")],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamSection {
+    /// `ADDR[:PORT]` for plain DNS, `tls://ADDR[:PORT]#NAME` for DNS over
+    /// TLS (NAME is checked against the certificate). Empty: the system
+    /// resolver's (`/etc/resolv.conf`).
+    pub servers: Vec<String>,
+    pub timeout_ms: u64,
+    /// Extra trust anchors for DNS-over-TLS upstreams (PEM), besides the
+    /// Mozilla roots.
+    pub tls_ca: Option<PathBuf>,
+}
+
+impl Default for UpstreamSection {
+    fn default() -> Self {
+        UpstreamSection {
+            servers: Vec::new(),
+            timeout_ms: 2000,
+            tls_ca: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheSection {
+    pub max_entries: usize,
+    pub min_ttl: u32,
+    pub max_ttl: u32,
+    /// Cap on how long NXDOMAIN and NODATA answers are kept.
+    pub max_negative_ttl: u32,
+}
+
+impl Default for CacheSection {
+    fn default() -> Self {
+        CacheSection {
+            max_entries: 100_000,
+            min_ttl: 0,
+            max_ttl: 86_400,
+            max_negative_ttl: 3_600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlockSection {
+    /// TTL of blocked answers and of their SOA's negative-caching time.
+    pub ttl: u32,
+}
+
+impl Default for BlockSection {
+    fn default() -> Self {
+        BlockSection { ttl: 60 }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ZonesSection {
+    /// Zone files (RFC 1035 master format) answered locally.
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    /// The decision log (one JSON line per decision); none when unset.
+    pub path: Option<PathBuf>,
+    /// Rotate when the file reaches this size.
+    pub max_bytes: u64,
+    /// Rotated files kept (`decisions.jsonl.1` ...).
+    pub keep: usize,
+    /// Write client addresses in clear; hashed otherwise.
+    pub clients: bool,
+    /// Write query names in clear; hashed otherwise.
+    pub names: bool,
+    /// Key for the hashes; a random one per start when unset (hashes then
+    /// only link records of one run).
+    pub hash_key: Option<String>,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection {
+            path: None,
+            max_bytes: 100 * 1024 * 1024,
+            keep: 5,
+            clients: false,
+            names: false,
+            hash_key: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// Prometheus metrics over HTTP at `/metrics`; off when unset.
+    pub listen: Option<SocketAddr>,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 9153))),
+        }
+    }
+}
+
+/// One row of the static device table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceEntry {
+    /// An address or a network.
+    pub address: String,
+    pub class: Option<String>,
+    pub vendor: Option<String>,
+    pub model: Option<String>,
+    pub hostname: Option<String>,
+    pub os_family: Option<String>,
+    pub os_version: Option<String>,
+    pub os_supported: Option<bool>,
+    pub risk: Option<i64>,
+    pub zone: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// MDS2 question id to answer (`yes`, `no`, `n-a`).
+    #[serde(default)]
+    pub mds2: BTreeMap<String, String>,
+}
+
+/// Command-line flags, which take precedence over the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Vec<SocketAddr>,
+    pub policy: Option<PathBuf>,
+    pub lists: Vec<(String, PathBuf)>,
+    pub upstreams: Vec<String>,
+    pub zones: Vec<PathBuf>,
+    pub log: Option<PathBuf>,
+    pub metrics: Option<SocketAddr>,
+}
+
+impl Config {
+    /// Reads a configuration file; paths in it are relative to its folder.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let read_error = |message: String| ConfigError::Read {
+            path: path.to_owned(),
+            message,
+        };
+        let meta = std::fs::metadata(path).map_err(|e| read_error(e.to_string()))?;
+        if meta.len() > MAX_CONFIG_BYTES {
+            return Err(read_error(format!(
+                "{} bytes is over the {MAX_CONFIG_BYTES}-byte limit",
+                meta.len()
+            )));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| read_error(e.to_string()))?;
+        let mut config = Config::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })?;
+        if let Some(base) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            config.rebase(base);
+        }
+        Ok(config)
+    }
+
+    /// Parses configuration text; the error names the line and column.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| {
+            let place = e.span().map(|span| {
+                let before = text.get(..span.start).unwrap_or_default();
+                let line = before.matches('\n').count() + 1;
+                let column = before.rsplit('\n').next().map_or(0, str::len) + 1;
+                format!("line {line}, column {column}: ")
+            });
+            format!("{}{}", place.unwrap_or_default(), e.message())
+        })
+    }
+
+    fn rebase(&mut self, base: &Path) {
+        let join = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        self.policy.paths.iter_mut().for_each(join);
+        for files in self.lists.values_mut() {
+            match files {
+                ListFiles::One(p) => join(p),
+                ListFiles::Many(ps) => ps.iter_mut().for_each(join),
+            }
+        }
+        self.zones.files.iter_mut().for_each(join);
+        self.serve.tls_cert.iter_mut().for_each(join);
+        self.serve.tls_key.iter_mut().for_each(join);
+        self.upstream.tls_ca.iter_mut().for_each(join);
+        self.log.path.iter_mut().for_each(join);
+    }
+
+    /// Applies command-line flags: each given flag replaces the file's value.
+    pub fn apply(&mut self, flags: &Overrides) {
+        if !flags.listen.is_empty() {
+            self.serve.listen.clone_from(&flags.listen);
+        }
+        if let Some(policy) = &flags.policy {
+            self.policy.paths = vec![policy.clone()];
+        }
+        if !flags.lists.is_empty() {
+            self.lists.clear();
+            for (category, path) in &flags.lists {
+                let entry = self
+                    .lists
+                    .entry(category.clone())
+                    .or_insert_with(|| ListFiles::Many(Vec::new()));
+                if let ListFiles::One(p) = entry {
+                    *entry = ListFiles::Many(vec![p.clone()]);
+                }
+                if let ListFiles::Many(ps) = entry {
+                    ps.push(path.clone());
+                }
+            }
+        }
+        if !flags.upstreams.is_empty() {
+            self.upstream.servers.clone_from(&flags.upstreams);
+        }
+        if !flags.zones.is_empty() {
+            self.zones.files.clone_from(&flags.zones);
+        }
+        if let Some(log) = &flags.log {
+            self.log.path = Some(log.clone());
+        }
+        if let Some(metrics) = flags.metrics {
+            self.metrics.listen = Some(metrics);
+        }
+    }
+
+    /// The client networks, parsed.
+    pub fn client_networks(&self) -> Result<Vec<IpNet>, ConfigError> {
+        self.serve
+            .allow_clients
+            .iter()
+            .map(|text| {
+                IpNet::parse(text).map_err(|e| {
+                    ConfigError::Invalid(format!("serve.allow_clients: `{text}`: {e}"))
+                })
+            })
+            .collect()
+    }
+
+    pub fn upstream_timeout(&self) -> Duration {
+        Duration::from_millis(self.upstream.timeout_ms.max(1))
+    }
+
+    /// Checks what types alone cannot: TLS needs a certificate and key,
+    /// sizes are in range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.serve.listen.is_empty() && self.serve.tls_listen.is_empty() {
+            return Err(ConfigError::Invalid(
+                "serve.listen and serve.tls_listen are both empty: nothing to serve".into(),
+            ));
+        }
+        if !self.serve.tls_listen.is_empty()
+            && (self.serve.tls_cert.is_none() || self.serve.tls_key.is_none())
+        {
+            return Err(ConfigError::Invalid(
+                "serve.tls_listen needs serve.tls_cert and serve.tls_key".into(),
+            ));
+        }
+        if self.serve.edns_udp_size < 512 {
+            return Err(ConfigError::Invalid(
+                "serve.edns_udp_size must be at least 512".into(),
+            ));
+        }
+        if self.serve.udp_threads == 0 || self.serve.udp_threads > 64 {
+            return Err(ConfigError::Invalid(
+                "serve.udp_threads must be 1 to 64".into(),
+            ));
+        }
+        if self.cache.min_ttl > self.cache.max_ttl {
+            return Err(ConfigError::Invalid(
+                "cache.min_ttl is above cache.max_ttl".into(),
+            ));
+        }
+        self.client_networks()?;
+        Ok(())
+    }
+}
+
+/// The system resolver's name servers, from `/etc/resolv.conf`, leaving
+/// out loopback addresses on Ward's own listening ports (a forwarding loop).
+pub fn system_upstreams(own: &[SocketAddr]) -> Vec<String> {
+    let Ok(text) = std::fs::read("/etc/resolv.conf") else {
+        return Vec::new();
+    };
+    let Ok(conf) = resolv_conf::Config::parse(&text) else {
+        return Vec::new();
+    };
+    conf.nameservers
+        .iter()
+        .map(|ns| IpAddr::from(ns.clone()))
+        .filter(|ip| !own.iter().any(|a| a.ip() == *ip && a.port() == 53))
+        .map(|ip| SocketAddr::new(ip, 53).to_string())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_defaults() {
+        let config = Config::from_toml("").unwrap();
+        assert_eq!(
+            config.serve.listen,
+            vec![SocketAddr::from(([127, 0, 0, 1], 5353))]
+        );
+        assert_eq!(config.policy.paths, vec![PathBuf::from("policies")]);
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn unknown_key_names_its_line() {
+        let err = Config::from_toml("[serve]\nlisten = []\nlisten_udp = 1\n").unwrap_err();
+        assert!(err.starts_with("line 3, column 1: "), "{err}");
+        assert!(err.contains("listen_udp"), "{err}");
+    }
+
+    #[test]
+    fn devices_and_lists_parse() {
+        let config = Config::from_toml(
+            r#"
+            [lists]
+            ads = "ads.txt"
+            malware = ["a.txt", "b.txt"]
+
+            [[device]]
+            address = "10.1.0.0/16"
+            class = "infusion_pump"
+            mds2 = { "AUTH-1" = "yes" }
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.lists["malware"].paths().len(), 2);
+        assert_eq!(config.devices[0].class.as_deref(), Some("infusion_pump"));
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let mut config = Config::from_toml("[upstream]\nservers = [\"192.0.2.1\"]\n").unwrap();
+        config.apply(&Overrides {
+            upstreams: vec!["192.0.2.2:5300".into()],
+            lists: vec![("ads".into(), "x".into()), ("ads".into(), "y".into())],
+            ..Overrides::default()
+        });
+        assert_eq!(config.upstream.servers, vec!["192.0.2.2:5300".to_owned()]);
+        assert_eq!(config.lists["ads"].paths().len(), 2);
+    }
+
+    #[test]
+    fn tls_without_certificate_is_refused() {
+        let config = Config::from_toml("[serve]\ntls_listen = [\"127.0.0.1:8853\"]\n").unwrap();
+        assert!(config.validate().is_err());
+    }
+}
