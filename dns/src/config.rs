@@ -25,7 +25,7 @@ pub enum ConfigError {
 }
 
 /// The whole configuration, defaults filled in.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub serve: ServeSection,
@@ -41,23 +41,6 @@ pub struct Config {
     /// The static device table.
     #[serde(rename = "device")]
     pub devices: Vec<DeviceEntry>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            serve: ServeSection::default(),
-            policy: PolicySection::default(),
-            lists: BTreeMap::new(),
-            upstream: UpstreamSection::default(),
-            cache: CacheSection::default(),
-            block: BlockSection::default(),
-            zones: ZonesSection::default(),
-            log: LogSection::default(),
-            metrics: MetricsSection::default(),
-            devices: Vec::new(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
