@@ -38,6 +38,8 @@ enum Command {
     Build(cmd::build::BuildArgs),
     /// Classify the traffic in packet captures: devices, flows, DNS.
     Inspect(inspect::InspectArgs),
+    /// Answer DNS for the devices, deciding every query with the policies.
+    Serve(cmd::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -84,5 +86,6 @@ fn run(command: &Command) -> ExitCode {
         Command::Eval(args) => cmd::eval::run(args),
         Command::Build(args) => cmd::build::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
     }
 }

@@ -3,6 +3,13 @@
 //!
 //! The layout is in ARCHITECTURE.md ("The DNS front end").
 
+pub mod bundle;
+pub mod cache;
 pub mod config;
+pub mod gateway;
 pub mod log;
 pub mod metrics;
+pub mod server;
+pub mod upstream;
+pub mod wire;
+pub mod zones;

@@ -4,6 +4,7 @@ pub mod build;
 pub mod check;
 pub mod eval;
 pub mod fmt;
+pub mod serve;
 pub mod test;
 
 use std::path::PathBuf;

@@ -1,0 +1,288 @@
+//! What a reload replaces in one swap: the policy module, the category
+//! lists, the local zones and the device table. A bundle is built whole
+//! beside the serving one; only a bundle that built completely is swapped
+//! in, so a bad file leaves the old bundle serving.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ward_lang::schema::{FactId, Schema};
+use ward_lang::value::{Facts, IpNet, Value};
+use ward_runtime::categories::{CategorySet, ListKind};
+use ward_runtime::host::Host;
+use ward_runtime::host::module::PolicyModule;
+
+use crate::config::{Config, DeviceEntry};
+use crate::zones::Zones;
+
+/// Compiles policy paths (files, directories or one `.wasm`) into module
+/// bytes; the `ward` command supplies it, with the same loader and checker
+/// as `ward build`. The error is the rendered diagnostics.
+pub type ModuleBuilder = dyn Fn(&[PathBuf]) -> Result<Vec<u8>, String> + Send + Sync;
+
+/// The largest list file read (a 1-million-name list is ~30 MB).
+const MAX_LIST_BYTES: u64 = 512 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("policy: {0}")]
+    Policy(String),
+    #[error("list `{path}`: {message}")]
+    List { path: PathBuf, message: String },
+    #[error("zone `{path}`: {message}")]
+    Zone { path: PathBuf, message: String },
+    #[error("device `{address}`: {message}")]
+    Device { address: String, message: String },
+}
+
+/// One device-table row, resolved against the bundle's schema.
+#[derive(Debug, Clone)]
+struct DeviceRow {
+    network: IpNet,
+    facts: Facts,
+}
+
+/// The ids of the facts Ward sets on every query, looked up once.
+#[derive(Debug, Clone, Copy)]
+pub struct FactIds {
+    pub qname: Option<FactId>,
+    pub qtype: Option<FactId>,
+    pub categories: Option<FactId>,
+    pub cnames: Option<FactId>,
+    pub answers: Option<FactId>,
+    pub hour: Option<FactId>,
+    pub weekday: Option<FactId>,
+}
+
+#[derive(Debug)]
+pub struct Bundle {
+    pub module: Arc<PolicyModule>,
+    pub ids: FactIds,
+    pub categories: CategorySet,
+    /// The schema id of each list category, by the list's bit.
+    category_values: Vec<Option<Value>>,
+    pub zones: Zones,
+    /// Exact addresses first, then networks longest prefix first.
+    exact: HashMap<IpAddr, Arc<Facts>>,
+    networks: Vec<DeviceRow>,
+    unknown_class: Option<Value>,
+    /// Names of list lines skipped as malformed, by file (for the reload log).
+    pub list_problems: usize,
+}
+
+impl Bundle {
+    pub fn load(
+        host: &Host,
+        config: &Config,
+        build: &ModuleBuilder,
+    ) -> Result<Bundle, BundleError> {
+        let bytes = build(&config.policy.paths).map_err(BundleError::Policy)?;
+        let module = host
+            .load(&bytes)
+            .map_err(|e| BundleError::Policy(e.to_string()))?;
+        let schema = module.schema();
+
+        let mut categories = CategorySet::new();
+        let mut list_problems = 0;
+        for (category, files) in &config.lists {
+            if schema.categories.get(category.as_str()).is_none() {
+                let known: Vec<&str> = schema.categories.names().collect();
+                return Err(BundleError::List {
+                    path: files.paths().first().cloned().unwrap_or_default(),
+                    message: format!(
+                        "`{category}` is not a category the policies know; known: {}",
+                        known.join(", ")
+                    ),
+                });
+            }
+            for path in files.paths() {
+                let text =
+                    read_text(&path, MAX_LIST_BYTES).map_err(|message| BundleError::List {
+                        path: path.clone(),
+                        message,
+                    })?;
+                let report = categories
+                    .load(category, ListKind::Block, &text, None)
+                    .map_err(|e| BundleError::List {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    })?;
+                tracing::info!(
+                    list = %path.display(),
+                    category,
+                    added = report.added,
+                    "list loaded"
+                );
+                if report.bad > 0 {
+                    let first = report.bad_lines.first();
+                    tracing::warn!(
+                        list = %path.display(),
+                        skipped = report.bad,
+                        first_line = first.map(|b| b.line),
+                        first_reason = first.map(|b| b.reason.as_str()),
+                        "list lines skipped as malformed"
+                    );
+                    list_problems += report.bad;
+                }
+            }
+        }
+        let category_values = categories
+            .names()
+            .map(|name| schema.categories.get(name).map(Value::Category))
+            .collect();
+
+        let mut zones = Zones::default();
+        for path in &config.zones.files {
+            zones.load(path).map_err(|message| BundleError::Zone {
+                path: path.clone(),
+                message,
+            })?;
+        }
+
+        let mut exact = HashMap::new();
+        let mut networks = Vec::new();
+        for entry in &config.devices {
+            let network = IpNet::parse(&entry.address).map_err(|message| BundleError::Device {
+                address: entry.address.clone(),
+                message,
+            })?;
+            let facts = device_facts(schema, entry)?;
+            let full = matches!(
+                (network.addr, network.prefix),
+                (IpAddr::V4(_), 32) | (IpAddr::V6(_), 128)
+            );
+            if full {
+                exact.insert(network.addr, Arc::new(facts));
+            } else {
+                networks.push(DeviceRow { network, facts });
+            }
+        }
+        networks.sort_by_key(|row| std::cmp::Reverse(row.network.prefix));
+        let unknown_class = ward_lang::value::class_value(schema, "unknown").ok();
+
+        let ids = FactIds {
+            qname: schema.fact("dns.qname"),
+            qtype: schema.fact("dns.qtype"),
+            categories: schema.fact("dns.categories"),
+            cnames: schema.fact("dns.cnames"),
+            answers: schema.fact("dns.answers"),
+            hour: schema.fact("time.hour"),
+            weekday: schema.fact("time.weekday"),
+        };
+        Ok(Bundle {
+            ids,
+            module,
+            categories,
+            category_values,
+            zones,
+            exact,
+            networks,
+            unknown_class,
+            list_problems,
+        })
+    }
+
+    pub fn schema(&self) -> &Schema {
+        self.module.schema()
+    }
+
+    /// The device facts of a client (its table row, or an unknown device),
+    /// as a `dns` event's facts to add the query's to.
+    pub fn device(&self, client: IpAddr) -> Facts {
+        let client = client.to_canonical();
+        let row = self.exact.get(&client).map(|f| &**f).or_else(|| {
+            self.networks
+                .iter()
+                .find(|row| row.network.contains(client))
+                .map(|row| &row.facts)
+        });
+        let mut facts = match row {
+            Some(facts) => facts.clone(),
+            None => Facts::new(ward_lang::schema::Event::Dns),
+        };
+        let schema = self.schema();
+        if let Some(id) = schema.fact("device.ip") {
+            facts.values.insert(id, Value::Ip(client));
+        }
+        if let (Some(id), Some(unknown)) = (schema.fact("device.class"), &self.unknown_class) {
+            facts.values.entry(id).or_insert_with(|| unknown.clone());
+        }
+        facts
+    }
+
+    /// The block categories of a name as policy values, and their mask.
+    pub fn categories_of(&self, name: &str) -> u32 {
+        self.categories.lookup(name).block
+    }
+
+    pub fn category_values(&self, mask: u32) -> Value {
+        let mut items = Vec::new();
+        for (bit, value) in self.category_values.iter().enumerate() {
+            if mask & (1u32 << bit) != 0
+                && let Some(value) = value
+            {
+                items.push(value.clone());
+            }
+        }
+        Value::Set(items)
+    }
+
+    pub fn category_names(&self, mask: u32) -> Vec<String> {
+        self.categories.names_of(mask)
+    }
+}
+
+fn device_facts(schema: &Schema, entry: &DeviceEntry) -> Result<Facts, BundleError> {
+    use serde_json::json;
+    let mut object = serde_json::Map::new();
+    object.insert("event".into(), json!("dns"));
+    let mut put = |key: &str, value: Option<serde_json::Value>| {
+        if let Some(value) = value {
+            object.insert(key.to_owned(), value);
+        }
+    };
+    put("device.class", entry.class.as_ref().map(|v| json!(v)));
+    put("device.vendor", entry.vendor.as_ref().map(|v| json!(v)));
+    put("device.model", entry.model.as_ref().map(|v| json!(v)));
+    put("device.hostname", entry.hostname.as_ref().map(|v| json!(v)));
+    put(
+        "device.os.family",
+        entry.os_family.as_ref().map(|v| json!(v)),
+    );
+    put(
+        "device.os.version",
+        entry.os_version.as_ref().map(|v| json!(v)),
+    );
+    put("device.os.supported", entry.os_supported.map(|v| json!(v)));
+    put("device.risk", entry.risk.map(|v| json!(v)));
+    put("device.zone", entry.zone.as_ref().map(|v| json!(v)));
+    if !entry.tags.is_empty() {
+        put("device.tags", Some(json!(entry.tags)));
+    }
+    for (question, answer) in &entry.mds2 {
+        put(&format!("device.mds2.{question}"), Some(json!(answer)));
+    }
+    Facts::from_json(schema, &serde_json::Value::Object(object)).map_err(|errors| {
+        BundleError::Device {
+            address: entry.address.clone(),
+            message: errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        }
+    })
+}
+
+/// Reads a text file from outside, with a size cap and a UTF-8 check.
+pub fn read_text(path: &Path, max: u64) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if meta.len() > max {
+        return Err(format!("{} bytes is over the {max}-byte limit", meta.len()));
+    }
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    String::from_utf8(bytes)
+        .map_err(|e| format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
+}

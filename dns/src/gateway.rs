@@ -1,0 +1,791 @@
+//! The decision path of every query, shared by the UDP, TCP and TLS
+//! front ends:
+//!
+//! 1. read the query (`wire`); a packet that is not one gets FORMERR,
+//!    NOTIMP or nothing;
+//! 2. drop clients outside `serve.allow_clients`; slow clients over their
+//!    rate (UDP only: TCP cannot be spoofed);
+//! 3. decide the question: the device's facts, the name's categories, the
+//!    time; a block is answered at once, the same way for every type;
+//! 4. an allowed name is answered from a local zone, the cache or the
+//!    upstreams; then the answer is decided again with its CNAME targets'
+//!    categories and its addresses, and every CNAME target is decided as
+//!    a question of its own, so a listed name behind an allowed one (CNAME
+//!    cloaking) is still blocked;
+//! 5. log the decision and count it.
+//!
+//! When the policy module fails, its `on error` verdicts decide (the host
+//! does this), the failure is logged and counted, and serving goes on.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use ward_lang::ast::VerdictKind;
+use ward_lang::ir::DnsResponse;
+use ward_lang::schema::EnumKind;
+use ward_lang::value::{Facts, IpNet, Value};
+use ward_runtime::host::Host;
+use ward_runtime::host::eval::Evaluation;
+use ward_runtime::host::module::PolicyModule;
+use ward_runtime::host::warm::WarmEvaluator;
+
+use crate::bundle::{Bundle, BundleError, ModuleBuilder};
+use crate::cache::{Cache, Entry};
+use crate::config::{CacheSection, Config};
+use crate::log::{DecisionLog, DecisionRecord};
+use crate::metrics::{Dropped, Metrics, Transport};
+use crate::upstream::Upstreams;
+use crate::wire::{self, BlockAnswer, Query, Reject};
+
+/// CNAME targets decided one by one, at most.
+const MAX_CNAMES_CHECKED: usize = 16;
+
+/// What the front end does next with a packet.
+#[derive(Debug)]
+pub enum Step {
+    /// Send this.
+    Reply(Vec<u8>),
+    /// Ask the upstreams (`Gateway::finish`), then send what it returns.
+    Resolve(Box<Pending>),
+    /// Send nothing.
+    Drop,
+}
+
+/// An allowed query waiting for its upstream answer.
+#[derive(Debug)]
+pub struct Pending {
+    query: Query,
+    client: IpAddr,
+    transport: Transport,
+    start: Instant,
+    bundle: Arc<Bundle>,
+    facts: Facts,
+    mask: u32,
+    question: Decided,
+}
+
+/// A decision, with the names the log and metrics need.
+#[derive(Debug, Clone)]
+struct Decided {
+    kind: VerdictKind,
+    respond: Option<DnsResponse>,
+    policy: Option<String>,
+    rule: Option<String>,
+    would: Option<String>,
+    failure: Option<String>,
+}
+
+impl Decided {
+    fn blocks(&self) -> bool {
+        self.kind != VerdictKind::Allow
+    }
+
+    fn block_answer(&self) -> BlockAnswer {
+        match self.respond {
+            Some(DnsResponse::NoData) => BlockAnswer::NoData,
+            Some(DnsResponse::Refused) => BlockAnswer::Refused,
+            Some(DnsResponse::Sinkhole(ip)) => BlockAnswer::Sinkhole(ip),
+            Some(DnsResponse::NxDomain) | None => BlockAnswer::NxDomain,
+        }
+    }
+}
+
+fn verdict_name(kind: VerdictKind) -> &'static str {
+    match kind {
+        VerdictKind::Allow => "allow",
+        VerdictKind::Block => "block",
+        VerdictKind::Quarantine => "quarantine",
+    }
+}
+
+fn block_name(answer: BlockAnswer) -> &'static str {
+    match answer {
+        BlockAnswer::NxDomain => "nxdomain",
+        BlockAnswer::NoData => "nodata",
+        BlockAnswer::Refused => "refused",
+        BlockAnswer::Sinkhole(_) => "sinkhole",
+    }
+}
+
+fn rcode_name(rcode: u8) -> &'static str {
+    match rcode {
+        wire::RCODE_NOERROR => "noerror",
+        wire::RCODE_FORMERR => "formerr",
+        wire::RCODE_SERVFAIL => "servfail",
+        wire::RCODE_NXDOMAIN => "nxdomain",
+        wire::RCODE_NOTIMP => "notimp",
+        wire::RCODE_REFUSED => "refused",
+        _ => "other",
+    }
+}
+
+/// A token bucket per client.
+#[derive(Debug)]
+struct RateLimiter {
+    rate: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+    slip: AtomicU64,
+}
+
+const MAX_TRACKED_CLIENTS: usize = 100_000;
+
+impl RateLimiter {
+    /// Whether the client may ask now.
+    fn allow(&self, client: IpAddr, now: Instant) -> bool {
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return true;
+        };
+        if buckets.len() >= MAX_TRACKED_CLIENTS && !buckets.contains_key(&client) {
+            // Forget clients whose buckets have refilled.
+            let (rate, burst) = (self.rate, self.burst);
+            buckets.retain(|_, (tokens, at)| {
+                *tokens + now.saturating_duration_since(*at).as_secs_f64() * rate < burst
+            });
+            if buckets.len() >= MAX_TRACKED_CLIENTS {
+                buckets.clear();
+            }
+        }
+        let (tokens, at) = buckets.entry(client).or_insert((self.burst, now));
+        let refill = now.saturating_duration_since(*at).as_secs_f64() * self.rate;
+        *tokens = (*tokens + refill).min(self.burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+thread_local! {
+    /// Each serving thread's warm instance, for the module it was made for.
+    static WARM: RefCell<Option<(Arc<PolicyModule>, WarmEvaluator)>> = const { RefCell::new(None) };
+}
+
+/// A query waiting for another's upstream answer to the same question.
+type Waiter = tokio::sync::oneshot::Sender<Option<Arc<Entry>>>;
+
+/// Where the configuration came from, to read it again on reload.
+#[derive(Debug, Clone)]
+pub struct ConfigSource {
+    pub file: Option<std::path::PathBuf>,
+    pub overrides: crate::config::Overrides,
+}
+
+impl ConfigSource {
+    pub fn read(&self) -> Result<Config, String> {
+        let mut config = match &self.file {
+            Some(path) => Config::from_file(path).map_err(|e| e.to_string())?,
+            None => Config::default(),
+        };
+        config.apply(&self.overrides);
+        config.validate().map_err(|e| e.to_string())?;
+        Ok(config)
+    }
+}
+
+pub struct Gateway {
+    host: Arc<Host>,
+    bundle: ArcSwap<Bundle>,
+    cache: Cache,
+    upstreams: Upstreams,
+    pub metrics: Arc<Metrics>,
+    log: Option<DecisionLog>,
+    clients: Vec<IpNet>,
+    limiter: Option<RateLimiter>,
+    block_ttl: u32,
+    pub edns_size: u16,
+    limits: CacheSection,
+    inflight: Mutex<HashMap<(String, u16, u16), Vec<Waiter>>>,
+    source: ConfigSource,
+    builder: Arc<ModuleBuilder>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("upstreams", &self.upstreams)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    pub fn new(
+        host: Arc<Host>,
+        config: &Config,
+        source: ConfigSource,
+        builder: Arc<ModuleBuilder>,
+        upstreams: Upstreams,
+        log: Option<DecisionLog>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Gateway, BundleError> {
+        let bundle = Bundle::load(&host, config, &*builder)?;
+        let clients = config
+            .client_networks()
+            .map_err(|e| BundleError::Policy(e.to_string()))?;
+        let limiter = (config.serve.rate_limit > 0).then(|| RateLimiter {
+            rate: f64::from(config.serve.rate_limit),
+            burst: f64::from(config.serve.rate_burst.max(config.serve.rate_limit)),
+            buckets: Mutex::new(HashMap::new()),
+            slip: AtomicU64::new(0),
+        });
+        Ok(Gateway {
+            host,
+            bundle: ArcSwap::from_pointee(bundle),
+            cache: Cache::new(config.cache.max_entries),
+            upstreams,
+            metrics,
+            log,
+            clients,
+            limiter,
+            block_ttl: config.block.ttl,
+            edns_size: config.serve.edns_udp_size,
+            limits: config.cache.clone(),
+            inflight: Mutex::new(HashMap::new()),
+            source,
+            builder,
+        })
+    }
+
+    /// The bundle serving now.
+    pub fn bundle(&self) -> Arc<Bundle> {
+        self.bundle.load_full()
+    }
+
+    /// Builds a new bundle from the configuration's files and swaps it in;
+    /// on any error the old bundle keeps serving.
+    pub fn reload(&self) -> Result<(), String> {
+        let result = self.source.read().and_then(|config| {
+            Bundle::load(&self.host, &config, &*self.builder).map_err(|e| e.to_string())
+        });
+        match result {
+            Ok(bundle) => {
+                let module = bundle.module.hash_hex();
+                self.bundle.store(Arc::new(bundle));
+                self.metrics.reload(true);
+                tracing::info!(module, "reloaded: the new bundle is serving");
+                Ok(())
+            }
+            Err(error) => {
+                self.metrics.reload(false);
+                tracing::error!(%error, "reload refused; the old bundle keeps serving");
+                Err(error)
+            }
+        }
+    }
+
+    pub fn flush_log(&self) {
+        if let Some(log) = &self.log {
+            log.flush();
+        }
+    }
+
+    fn client_allowed(&self, client: IpAddr) -> bool {
+        let client = client.to_canonical();
+        self.clients.iter().any(|net| net.contains(client))
+    }
+
+    /// First half of a query: everything that needs no upstream.
+    pub fn begin(&self, packet: &[u8], client: IpAddr, transport: Transport) -> Step {
+        let start = Instant::now();
+        self.metrics.query(transport);
+        if !self.client_allowed(client) {
+            self.metrics.dropped(Dropped::ClientRefused);
+            return Step::Drop;
+        }
+        if transport == Transport::Udp
+            && let Some(limiter) = &self.limiter
+            && !limiter.allow(client.to_canonical(), start)
+        {
+            self.metrics.dropped(Dropped::RateLimited);
+            // Every other limited query gets an empty truncated answer, so
+            // a real client retries over TCP (which is not limited).
+            let slip = limiter.slip.fetch_add(1, Ordering::Relaxed) % 2 == 0;
+            return match wire::parse_query(packet) {
+                Ok(query) if slip => Step::Reply(query.truncated(self.edns_size)),
+                _ => Step::Drop,
+            };
+        }
+        let query = match wire::parse_query(packet) {
+            Ok(query) => query,
+            Err(Reject::Drop) => {
+                self.metrics.dropped(Dropped::Malformed);
+                return Step::Drop;
+            }
+            Err(Reject::Answer {
+                id,
+                flags,
+                rcode,
+                question,
+                edns,
+            }) => {
+                self.metrics.dropped(Dropped::Malformed);
+                return Step::Reply(wire::error_answer(
+                    id,
+                    flags,
+                    question.as_deref(),
+                    edns,
+                    u16::from(rcode),
+                    self.edns_size,
+                ));
+            }
+        };
+        if let Some(edns) = query.edns
+            && edns.version != 0
+        {
+            return Step::Reply(query.error(wire::RCODE_BADVERS, self.edns_size));
+        }
+        if query.qclass != wire::CLASS_IN {
+            return Step::Reply(query.error(u16::from(wire::RCODE_REFUSED), self.edns_size));
+        }
+
+        let bundle = self.bundle();
+        let mut facts = bundle.device(client);
+        let mask = bundle.categories_of(&query.name);
+        set_question(&bundle, &mut facts, &query.name, query.qtype, mask);
+        set_time(&bundle, &mut facts);
+        let question = self.decide(&bundle, &facts);
+        if question.blocks() {
+            let how = question.block_answer();
+            let reply = wire::block_answer(&query, how, self.block_ttl, self.edns_size);
+            self.record(&Outcome {
+                query: &query,
+                client,
+                transport,
+                start,
+                bundle: &bundle,
+                facts: &facts,
+                mask,
+                decided: &question,
+                response: block_name(how),
+                source: "policy",
+                cname: None,
+            });
+            return Step::Reply(self.fit(&query, transport, reply));
+        }
+        if let Some(answer) = bundle
+            .zones
+            .answer(&query.name, query.qtype, &query.question)
+        {
+            let rcode = answer.get(3).map_or(0, |b| b & 0x0F);
+            let offsets = wire::ttl_offsets(&answer).unwrap_or_default();
+            let reply = query.answer_from(&answer, &offsets, 0, true, self.edns_size);
+            self.record(&Outcome {
+                query: &query,
+                client,
+                transport,
+                start,
+                bundle: &bundle,
+                facts: &facts,
+                mask,
+                decided: &question,
+                response: rcode_name(rcode),
+                source: "zone",
+                cname: None,
+            });
+            return Step::Reply(self.fit(&query, transport, reply));
+        }
+        if let Some(entry) = self
+            .cache
+            .get(&query.name, query.qtype, query.qclass, start)
+        {
+            self.metrics.cache_hit();
+            let reply = self.answer_with(
+                &query, client, transport, start, &bundle, &facts, mask, &question, &entry, "cache",
+            );
+            return Step::Reply(reply);
+        }
+        self.metrics.cache_miss();
+        Step::Resolve(Box::new(Pending {
+            query,
+            client,
+            transport,
+            start,
+            bundle,
+            facts,
+            mask,
+            question,
+        }))
+    }
+
+    /// Second half: the upstream answer, decided again.
+    pub async fn finish(&self, pending: Pending) -> Vec<u8> {
+        let Pending {
+            query,
+            client,
+            transport,
+            start,
+            bundle,
+            facts,
+            mask,
+            question,
+        } = pending;
+        match self.resolve(&query).await {
+            Some(entry) => self.answer_with(
+                &query, client, transport, start, &bundle, &facts, mask, &question, &entry,
+                "upstream",
+            ),
+            None => {
+                self.metrics.upstream_error();
+                self.record(&Outcome {
+                    query: &query,
+                    client,
+                    transport,
+                    start,
+                    bundle: &bundle,
+                    facts: &facts,
+                    mask,
+                    decided: &question,
+                    response: "servfail",
+                    source: "upstream",
+                    cname: None,
+                });
+                query.error(u16::from(wire::RCODE_SERVFAIL), self.edns_size)
+            }
+        }
+    }
+
+    /// A UDP answer larger than the client takes becomes an empty one with
+    /// TC set, and the client asks again over TCP.
+    fn fit(&self, query: &Query, transport: Transport, reply: Vec<u8>) -> Vec<u8> {
+        if transport == Transport::Udp && reply.len() > query.udp_limit(self.edns_size) {
+            query.truncated(self.edns_size)
+        } else {
+            reply
+        }
+    }
+
+    /// One upstream question at a time per name and type: later askers
+    /// wait for the first one's answer.
+    async fn resolve(&self, query: &Query) -> Option<Arc<Entry>> {
+        let key = (query.name.clone(), query.qtype, query.qclass);
+        let waiter = {
+            let Ok(mut inflight) = self.inflight.lock() else {
+                return None;
+            };
+            match inflight.get_mut(&key) {
+                Some(waiters) => {
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    waiters.push(tx);
+                    Some(rx)
+                }
+                None => {
+                    inflight.insert(key.clone(), Vec::new());
+                    None
+                }
+            }
+        };
+        if let Some(rx) = waiter {
+            return rx.await.ok().flatten();
+        }
+        let result = self
+            .upstreams
+            .resolve(&query.name, query.qtype, query.qclass, &self.limits)
+            .await;
+        let entry = match result {
+            Ok(entry) => {
+                let entry = Arc::new(entry);
+                self.cache
+                    .insert(&query.name, query.qtype, query.qclass, Arc::clone(&entry));
+                Some(entry)
+            }
+            Err(error) => {
+                tracing::warn!(name = %query.name, %error, "no upstream answered");
+                None
+            }
+        };
+        let waiters = self
+            .inflight
+            .lock()
+            .ok()
+            .and_then(|mut inflight| inflight.remove(&key))
+            .unwrap_or_default();
+        for waiter in waiters {
+            let _ = waiter.send(entry.clone());
+        }
+        entry
+    }
+
+    /// Answers an allowed query from a stored answer, after deciding the
+    /// answer itself.
+    #[allow(clippy::too_many_arguments, reason = "one query's whole state")]
+    fn answer_with(
+        &self,
+        query: &Query,
+        client: IpAddr,
+        transport: Transport,
+        start: Instant,
+        bundle: &Bundle,
+        facts: &Facts,
+        mask: u32,
+        question: &Decided,
+        entry: &Entry,
+        source: &str,
+    ) -> Vec<u8> {
+        let (decided, cname, all_mask) =
+            self.decide_answer(bundle, facts, mask, question, entry, query.qtype);
+        if decided.blocks() {
+            let how = decided.block_answer();
+            let reply = wire::block_answer(query, how, self.block_ttl, self.edns_size);
+            self.record(&Outcome {
+                query,
+                client,
+                transport,
+                start,
+                bundle,
+                facts,
+                mask: all_mask,
+                decided: &decided,
+                response: block_name(how),
+                source,
+                cname: cname.as_deref(),
+            });
+            return self.fit(query, transport, reply);
+        }
+        let age = entry.age(Instant::now()).unwrap_or(0);
+        let reply = query.answer_from(&entry.wire, &entry.ttl_offsets, age, false, self.edns_size);
+        self.record(&Outcome {
+            query,
+            client,
+            transport,
+            start,
+            bundle,
+            facts,
+            mask: all_mask,
+            decided: &decided,
+            response: rcode_name(entry.rcode),
+            source,
+            cname: None,
+        });
+        self.fit(query, transport, reply)
+    }
+
+    /// The answer's decision: once with the whole answer (the CNAME
+    /// targets' categories joined to the name's, the addresses), then once
+    /// per CNAME target as a question of its own. The first block wins.
+    fn decide_answer(
+        &self,
+        bundle: &Bundle,
+        facts: &Facts,
+        mask: u32,
+        question: &Decided,
+        entry: &Entry,
+        qtype: u16,
+    ) -> (Decided, Option<String>, u32) {
+        if entry.cnames.is_empty() && entry.answers.is_empty() {
+            return (question.clone(), None, mask);
+        }
+        let target_masks: Vec<u32> = entry
+            .cnames
+            .iter()
+            .map(|name| bundle.categories_of(name))
+            .collect();
+        let all = target_masks.iter().fold(mask, |acc, m| acc | m);
+        let mut whole = facts.clone();
+        let ids = bundle.ids;
+        if let Some(id) = ids.categories {
+            whole.values.insert(id, bundle.category_values(all));
+        }
+        if let Some(id) = ids.cnames
+            && !entry.cnames.is_empty()
+        {
+            let names = entry.cnames.iter().map(|n| Value::Str(n.clone())).collect();
+            whole.values.insert(id, Value::Set(names));
+        }
+        if let Some(id) = ids.answers
+            && !entry.answers.is_empty()
+        {
+            let ips = entry
+                .answers
+                .iter()
+                .map(|ip| Value::Ip(ip.to_canonical()))
+                .collect();
+            whole.values.insert(id, Value::Set(ips));
+        }
+        let decided = self.decide(bundle, &whole);
+        if decided.blocks() {
+            let cname = entry
+                .cnames
+                .iter()
+                .zip(&target_masks)
+                .find(|(_, m)| **m & !mask != 0)
+                .map(|(name, _)| name.clone());
+            return (decided, cname, all);
+        }
+        for (name, target_mask) in entry
+            .cnames
+            .iter()
+            .zip(&target_masks)
+            .take(MAX_CNAMES_CHECKED)
+        {
+            let mut target = facts.clone();
+            set_question(bundle, &mut target, name, qtype, *target_mask);
+            let on_target = self.decide(bundle, &target);
+            if on_target.blocks() {
+                return (on_target, Some(name.clone()), all);
+            }
+        }
+        (decided, None, all)
+    }
+
+    /// Decides facts with this thread's warm instance of the module.
+    fn decide(&self, bundle: &Bundle, facts: &Facts) -> Decided {
+        let evaluation = WARM.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            let fresh = match &*slot {
+                Some((module, _)) => !Arc::ptr_eq(module, &bundle.module),
+                None => true,
+            };
+            if fresh {
+                *slot = Some((
+                    Arc::clone(&bundle.module),
+                    WarmEvaluator::new(Arc::clone(&self.host), Arc::clone(&bundle.module)),
+                ));
+            }
+            match &mut *slot {
+                Some((_, warm)) => warm.evaluate(facts, None),
+                None => self.host.evaluate(&bundle.module, facts, None),
+            }
+        });
+        self.decided(bundle, &evaluation)
+    }
+
+    fn decided(&self, bundle: &Bundle, evaluation: &Evaluation) -> Decided {
+        let manifest = bundle.module.manifest();
+        let names = |policy: usize, rule: Option<usize>| {
+            let entry = manifest.policies.get(policy);
+            (
+                entry.map(|p| p.name.clone()),
+                entry.and_then(|p| rule.and_then(|r| p.rules.get(r)).map(|r| r.name.clone())),
+            )
+        };
+        let decision = &evaluation.decision;
+        let (policy, rule) = decision
+            .decider
+            .map_or((None, None), |d| names(d.policy, d.rule));
+        let would = decision.would().map(|outcome| {
+            let (policy, rule) = names(outcome.decider.policy, outcome.decider.rule);
+            format!(
+                "{} by {}/{}",
+                verdict_name(outcome.verdict.kind),
+                policy.unwrap_or_default(),
+                rule.unwrap_or_else(|| "default".into())
+            )
+        });
+        let failure = evaluation.failure.as_ref().map(|f| {
+            self.metrics.module_error();
+            tracing::error!(failure = %f, "policy module failed; `on error` decided");
+            f.to_string()
+        });
+        Decided {
+            kind: decision.verdict.kind,
+            respond: decision.verdict.respond,
+            policy,
+            rule,
+            would,
+            failure,
+        }
+    }
+
+    fn record(&self, outcome: &Outcome<'_>) {
+        let elapsed = outcome.start.elapsed();
+        let categories = if outcome.mask == 0 {
+            Vec::new()
+        } else {
+            outcome.bundle.category_names(outcome.mask)
+        };
+        self.metrics.answer(
+            verdict_name(outcome.decided.kind),
+            outcome.decided.policy.as_deref(),
+            &categories,
+        );
+        self.metrics.latency(elapsed);
+        let Some(log) = &self.log else {
+            return;
+        };
+        let class = outcome
+            .bundle
+            .schema()
+            .fact("device.class")
+            .and_then(|id| outcome.facts.get(id))
+            .map(|v| v.render(outcome.bundle.schema()))
+            .unwrap_or_else(|| "unknown".into());
+        log.record(&DecisionRecord {
+            time: SystemTime::now(),
+            client: outcome.client,
+            transport: outcome.transport.name(),
+            device_class: &class,
+            name: &outcome.query.name,
+            qtype: wire::qtype_name(outcome.query.qtype),
+            verdict: verdict_name(outcome.decided.kind),
+            response: outcome.response,
+            policy: outcome.decided.policy.as_deref(),
+            rule: outcome.decided.rule.as_deref(),
+            would: outcome.decided.would.as_deref(),
+            categories: &categories,
+            cname: outcome.cname,
+            source: outcome.source,
+            module_error: outcome.decided.failure.as_deref(),
+            latency: elapsed,
+        });
+    }
+}
+
+struct Outcome<'a> {
+    query: &'a Query,
+    client: IpAddr,
+    transport: Transport,
+    start: Instant,
+    bundle: &'a Bundle,
+    facts: &'a Facts,
+    mask: u32,
+    decided: &'a Decided,
+    response: &'a str,
+    source: &'a str,
+    cname: Option<&'a str>,
+}
+
+fn set_question(bundle: &Bundle, facts: &mut Facts, name: &str, qtype: u16, mask: u32) {
+    let ids = bundle.ids;
+    if let Some(id) = ids.qname {
+        facts.values.insert(id, Value::Str(name.to_owned()));
+    }
+    if let Some(id) = ids.qtype
+        && let Some(index) = EnumKind::DnsType.index(wire::qtype_name(qtype))
+    {
+        facts
+            .values
+            .insert(id, Value::Enum(EnumKind::DnsType, index));
+    }
+    if let Some(id) = ids.categories {
+        facts.values.insert(id, bundle.category_values(mask));
+    }
+}
+
+/// `time.hour` and `time.weekday`, in UTC.
+// FIXME(#5): policies that mean the hospital's local hours need a
+// configured time zone; the host has none, so UTC is used and documented.
+fn set_time(bundle: &Bundle, facts: &mut Facts) {
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let days = seconds / 86_400;
+    let hour = i64::try_from((seconds % 86_400) / 3_600).unwrap_or(0);
+    // 1970-01-01 was a Thursday; the enum starts on Monday.
+    let weekday = u16::try_from((days + 3) % 7).unwrap_or(0);
+    if let Some(id) = bundle.ids.hour {
+        facts.values.insert(id, Value::Int(hour));
+    }
+    if let Some(id) = bundle.ids.weekday {
+        facts
+            .values
+            .insert(id, Value::Enum(EnumKind::Weekday, weekday));
+    }
+}

@@ -1,0 +1,498 @@
+//! The front ends and the process around them: UDP on dedicated threads
+//! (the hot path: receive, decide, answer from policy or cache, with no
+//! async machinery in between), TCP and DNS over TLS on tokio, upstream
+//! questions on tokio, metrics, reload on SIGHUP and on file changes, and
+//! graceful shutdown on SIGTERM or SIGINT.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use ward_runtime::host::Host;
+use ward_runtime::host::config::HostConfig;
+
+use crate::bundle::ModuleBuilder;
+use crate::config::Config;
+use crate::gateway::{ConfigSource, Gateway, Step};
+use crate::log::DecisionLog;
+use crate::metrics::{Metrics, Transport};
+use crate::upstream::Upstreams;
+
+/// How often a UDP thread looks up from its socket to see whether to stop.
+const UDP_POLL: Duration = Duration::from_millis(200);
+/// How often watched files are checked for changes.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot start: {0}")]
+    Bundle(#[from] crate::bundle::BundleError),
+    #[error("cannot listen on {addr} ({proto}): {message}")]
+    Bind {
+        addr: SocketAddr,
+        proto: &'static str,
+        message: String,
+    },
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("{0}")]
+    Runtime(String),
+}
+
+/// A running `ward serve`.
+pub struct Server {
+    gateway: Arc<Gateway>,
+    runtime: tokio::runtime::Runtime,
+    shutdown: watch::Sender<bool>,
+    stop: Arc<AtomicBool>,
+    udp_threads: Vec<JoinHandle<()>>,
+    pub udp_addrs: Vec<SocketAddr>,
+    pub tcp_addrs: Vec<SocketAddr>,
+    pub tls_addrs: Vec<SocketAddr>,
+    pub metrics_addr: Option<SocketAddr>,
+    watched: Vec<PathBuf>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("udp", &self.udp_addrs)
+            .field("tcp", &self.tcp_addrs)
+            .field("tls", &self.tls_addrs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Loads the bundle, binds every address and starts serving.
+    pub fn start(
+        config: &Config,
+        source: ConfigSource,
+        builder: Arc<ModuleBuilder>,
+    ) -> Result<Server, ServeError> {
+        config
+            .validate()
+            .map_err(|e| ServeError::Config(e.to_string()))?;
+        let host =
+            Host::new(HostConfig::default()).map_err(|e| ServeError::Runtime(e.to_string()))?;
+        let mut upstream_specs = config.upstream.servers.clone();
+        if upstream_specs.is_empty() {
+            upstream_specs = crate::config::system_upstreams(&config.serve.listen);
+            if upstream_specs.is_empty() {
+                tracing::warn!(
+                    "no upstream configured and none in /etc/resolv.conf: names outside the \
+                     local zones get SERVFAIL"
+                );
+            }
+        }
+        let upstreams = Upstreams::new(
+            &upstream_specs,
+            config.upstream_timeout(),
+            config.upstream.tls_ca.as_deref(),
+            config.serve.edns_udp_size,
+        )
+        .map_err(ServeError::Config)?;
+        let log = DecisionLog::open(&config.log).map_err(|e| ServeError::Config(e.to_string()))?;
+        let metrics = Arc::new(Metrics::new());
+        let gateway = Arc::new(Gateway::new(
+            Arc::new(host),
+            config,
+            source.clone(),
+            builder,
+            upstreams,
+            log,
+            metrics,
+        )?);
+
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("ward-serve")
+            .enable_all()
+            .build()
+            .map_err(|e| ServeError::Runtime(e.to_string()))?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let stop = Arc::new(AtomicBool::new(false));
+
+        let mut udp_addrs = Vec::new();
+        let mut udp_threads = Vec::new();
+        for addr in &config.serve.listen {
+            let socket = UdpSocket::bind(addr).map_err(|e| ServeError::Bind {
+                addr: *addr,
+                proto: "udp",
+                message: e.to_string(),
+            })?;
+            let bound = socket.local_addr().unwrap_or(*addr);
+            udp_addrs.push(bound);
+            socket
+                .set_read_timeout(Some(UDP_POLL))
+                .map_err(|e| ServeError::Runtime(e.to_string()))?;
+            let socket = Arc::new(socket);
+            for n in 0..config.serve.udp_threads {
+                let socket = Arc::clone(&socket);
+                let gateway = Arc::clone(&gateway);
+                let stop = Arc::clone(&stop);
+                let handle = runtime.handle().clone();
+                let thread = std::thread::Builder::new()
+                    .name(format!("ward-udp-{n}"))
+                    .spawn(move || udp_loop(&socket, &gateway, &stop, &handle))
+                    .map_err(|e| ServeError::Runtime(e.to_string()))?;
+                udp_threads.push(thread);
+            }
+        }
+
+        let connections = Arc::new(Semaphore::new(config.serve.max_connections.max(1)));
+        let idle = Duration::from_secs(config.serve.tcp_idle_seconds.max(1));
+        let mut tcp_addrs = Vec::new();
+        for addr in &config.serve.listen {
+            // Bind on the same port as UDP (the OS picked it for port 0).
+            let addr = udp_addrs
+                .iter()
+                .find(|u| u.ip() == addr.ip() && (addr.port() == 0 || u.port() == addr.port()))
+                .copied()
+                .unwrap_or(*addr);
+            let listener = bind_tcp(&runtime, addr)?;
+            tcp_addrs.push(listener.local_addr().unwrap_or(addr));
+            runtime.spawn(accept_loop(
+                listener,
+                None,
+                Arc::clone(&gateway),
+                Arc::clone(&connections),
+                idle,
+                shutdown_rx.clone(),
+            ));
+        }
+
+        let mut tls_addrs = Vec::new();
+        if !config.serve.tls_listen.is_empty() {
+            let acceptor = tls_acceptor(config)?;
+            for addr in &config.serve.tls_listen {
+                let listener = bind_tcp(&runtime, *addr)?;
+                tls_addrs.push(listener.local_addr().unwrap_or(*addr));
+                runtime.spawn(accept_loop(
+                    listener,
+                    Some(acceptor.clone()),
+                    Arc::clone(&gateway),
+                    Arc::clone(&connections),
+                    idle,
+                    shutdown_rx.clone(),
+                ));
+            }
+        }
+
+        let mut metrics_addr = None;
+        if let Some(addr) = config.metrics.listen {
+            let listener = bind_tcp(&runtime, addr)?;
+            metrics_addr = Some(listener.local_addr().unwrap_or(addr));
+            let metrics = Arc::clone(&gateway.metrics);
+            let rx = shutdown_rx.clone();
+            runtime.spawn(async move {
+                if let Err(error) = crate::metrics::serve_metrics_on(listener, metrics, rx).await {
+                    tracing::error!(%error, "the metrics endpoint stopped");
+                }
+            });
+        }
+
+        let watched = if config.serve.watch {
+            watched_files(config, source.file.as_ref())
+        } else {
+            Vec::new()
+        };
+        Ok(Server {
+            gateway,
+            runtime,
+            shutdown,
+            stop,
+            udp_threads,
+            udp_addrs,
+            tcp_addrs,
+            tls_addrs,
+            metrics_addr,
+            watched,
+        })
+    }
+
+    pub fn gateway(&self) -> &Arc<Gateway> {
+        &self.gateway
+    }
+
+    /// Serves until SIGTERM or SIGINT; reloads on SIGHUP and when a
+    /// watched file changes.
+    pub fn run_until_signalled(self) -> Result<(), ServeError> {
+        let gateway = Arc::clone(&self.gateway);
+        let watched = self.watched.clone();
+        let result = self.runtime.block_on(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+            let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+            let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+            let mut tick = tokio::time::interval(WATCH_EVERY);
+            let mut seen = fingerprint(&watched);
+            let mut changed_at: Option<Vec<Option<(SystemTime, u64)>>> = None;
+            loop {
+                tokio::select! {
+                    _ = hup.recv() => {
+                        tracing::info!("SIGHUP: reloading");
+                        reload_off_thread(&gateway).await;
+                    }
+                    _ = term.recv() => break,
+                    _ = int.recv() => break,
+                    _ = tick.tick(), if !watched.is_empty() => {
+                        let now = fingerprint(&watched);
+                        // Reload once a change has stayed put for a tick, so
+                        // a file caught half-written is not loaded.
+                        match &changed_at {
+                            Some(pending) if *pending == now => {
+                                changed_at = None;
+                                seen = now;
+                                tracing::info!("a watched file changed: reloading");
+                                reload_off_thread(&gateway).await;
+                            }
+                            _ if now != seen => changed_at = Some(now),
+                            _ => changed_at = None,
+                        }
+                    }
+                }
+            }
+            Ok::<(), String>(())
+        });
+        tracing::info!("shutting down");
+        self.shutdown();
+        result.map_err(ServeError::Runtime)
+    }
+
+    /// Stops serving: listeners close, UDP threads end, queued log lines
+    /// are written.
+    pub fn shutdown(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.shutdown.send(true);
+        for thread in self.udp_threads {
+            let _ = thread.join();
+        }
+        self.gateway.flush_log();
+        self.runtime.shutdown_timeout(Duration::from_secs(2));
+    }
+}
+
+async fn reload_off_thread(gateway: &Arc<Gateway>) {
+    let gateway = Arc::clone(gateway);
+    let _ = tokio::task::spawn_blocking(move || gateway.reload()).await;
+}
+
+fn bind_tcp(
+    runtime: &tokio::runtime::Runtime,
+    addr: SocketAddr,
+) -> Result<TcpListener, ServeError> {
+    let bind_error = |e: std::io::Error| ServeError::Bind {
+        addr,
+        proto: "tcp",
+        message: e.to_string(),
+    };
+    let listener = std::net::TcpListener::bind(addr).map_err(bind_error)?;
+    listener.set_nonblocking(true).map_err(bind_error)?;
+    let _guard = runtime.enter();
+    TcpListener::from_std(listener).map_err(bind_error)
+}
+
+fn udp_loop(
+    socket: &Arc<UdpSocket>,
+    gateway: &Arc<Gateway>,
+    stop: &AtomicBool,
+    runtime: &tokio::runtime::Handle,
+) {
+    let mut buf = vec![0u8; 65_535];
+    while !stop.load(Ordering::Relaxed) {
+        let (len, peer) = match socket.recv_from(&mut buf) {
+            Ok(received) => received,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue;
+            }
+            Err(error) => {
+                // ICMP errors from earlier sends surface here on some
+                // systems; they are not fatal to the socket.
+                tracing::debug!(%error, "udp receive");
+                continue;
+            }
+        };
+        let packet = buf.get(..len).unwrap_or_default();
+        match gateway.begin(packet, peer.ip(), Transport::Udp) {
+            Step::Reply(reply) => send_udp(socket, &reply, peer),
+            Step::Drop => {}
+            Step::Resolve(pending) => {
+                let socket = Arc::clone(socket);
+                let gateway = Arc::clone(gateway);
+                runtime.spawn(async move {
+                    let reply = gateway.finish(*pending).await;
+                    send_udp(&socket, &reply, peer);
+                });
+            }
+        }
+    }
+}
+
+fn send_udp(socket: &UdpSocket, reply: &[u8], peer: SocketAddr) {
+    if let Err(error) = socket.send_to(reply, peer) {
+        tracing::debug!(%error, %peer, "udp send");
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    gateway: Arc<Gateway>,
+    connections: Arc<Semaphore>,
+    idle: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.changed() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::debug!(%error, "accept");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
+            tracing::warn!(%peer, "too many connections; closing this one");
+            continue;
+        };
+        let gateway = Arc::clone(&gateway);
+        let tls = tls.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _ = stream.set_nodelay(true);
+            match tls {
+                None => serve_stream(stream, peer, Transport::Tcp, &gateway, idle, shutdown).await,
+                Some(acceptor) => match tokio::time::timeout(idle, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        serve_stream(stream, peer, Transport::Tls, &gateway, idle, shutdown).await;
+                    }
+                    Ok(Err(error)) => tracing::debug!(%error, %peer, "TLS handshake"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                },
+            }
+        });
+    }
+}
+
+/// Queries over one TCP or TLS connection, answered in order, until the
+/// client closes, idles out, or sends something that is not framed DNS.
+async fn serve_stream<S>(
+    mut stream: S,
+    peer: SocketAddr,
+    transport: Transport,
+    gateway: &Gateway,
+    idle: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut buf = Vec::with_capacity(512);
+    loop {
+        let len = tokio::select! {
+            len = tokio::time::timeout(idle, stream.read_u16()) => match len {
+                Ok(Ok(len)) => usize::from(len),
+                _ => return,
+            },
+            _ = shutdown.changed() => return,
+        };
+        buf.resize(len, 0);
+        match tokio::time::timeout(idle, stream.read_exact(&mut buf)).await {
+            Ok(Ok(_)) => {}
+            _ => return,
+        }
+        let reply = match gateway.begin(&buf, peer.ip(), transport) {
+            Step::Reply(reply) => reply,
+            Step::Resolve(pending) => gateway.finish(*pending).await,
+            Step::Drop => return,
+        };
+        let Ok(len) = u16::try_from(reply.len()) else {
+            return;
+        };
+        let mut framed = Vec::with_capacity(reply.len() + 2);
+        framed.extend_from_slice(&len.to_be_bytes());
+        framed.extend_from_slice(&reply);
+        if stream.write_all(&framed).await.is_err() || stream.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
+fn tls_acceptor(config: &Config) -> Result<tokio_rustls::TlsAcceptor, ServeError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let (Some(cert), Some(key)) = (&config.serve.tls_cert, &config.serve.tls_key) else {
+        return Err(ServeError::Tls(
+            "serve.tls_listen needs serve.tls_cert and serve.tls_key".into(),
+        ));
+    };
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| ServeError::Tls(format!("certificate `{}`: {e}", cert.display())))?;
+    if certs.is_empty() {
+        return Err(ServeError::Tls(format!(
+            "certificate `{}` has no certificate in it",
+            cert.display()
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| ServeError::Tls(format!("key `{}`: {e}", key.display())))?;
+    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| ServeError::Tls(e.to_string()))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| ServeError::Tls(e.to_string()))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(server)))
+}
+
+/// The files whose change triggers a reload: the configuration, the
+/// policy files, the lists and the zones.
+fn watched_files(config: &Config, config_file: Option<&PathBuf>) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = config_file.into_iter().cloned().collect();
+    for path in &config.policy.paths {
+        files.push(path.clone());
+        if let Ok(entries) = std::fs::read_dir(path) {
+            for entry in entries.flatten() {
+                files.push(entry.path());
+            }
+        }
+    }
+    for list in config.lists.values() {
+        files.extend(list.paths());
+    }
+    files.extend(config.zones.files.iter().cloned());
+    files
+}
+
+fn fingerprint(files: &[PathBuf]) -> Vec<Option<(SystemTime, u64)>> {
+    files
+        .iter()
+        .map(|path| {
+            let meta = std::fs::metadata(path).ok()?;
+            Some((meta.modified().ok()?, meta.len()))
+        })
+        .collect()
+}

@@ -1,0 +1,359 @@
+//! Forwarding to the upstream resolvers: plain DNS (UDP, retried over TCP
+//! when the answer is truncated) or DNS over TLS. Each query goes out with
+//! a random id from a fresh random port, and only an answer to exactly
+//! that question is taken. Upstreams are tried in order until one answers
+//! with NOERROR or NXDOMAIN; when none does, the client gets SERVFAIL.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::Message;
+use hickory_proto::rr::{RData, RecordType};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+use crate::cache::Entry;
+use crate::config::CacheSection;
+use crate::wire;
+
+#[derive(Debug, Clone)]
+pub enum Upstream {
+    Plain(SocketAddr),
+    Tls {
+        addr: SocketAddr,
+        name: ServerName<'static>,
+    },
+}
+
+impl std::fmt::Display for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Upstream::Plain(addr) => write!(f, "{addr}"),
+            Upstream::Tls { addr, name } => write!(f, "tls://{addr}#{}", name.to_str()),
+        }
+    }
+}
+
+/// Parses `ADDR`, `ADDR:PORT`, `[V6]:PORT`, `tls://ADDR[:PORT]#NAME`.
+pub fn parse_upstream(spec: &str) -> Result<Upstream, String> {
+    let bad = |why: &str| format!("upstream `{spec}`: {why}");
+    let (tls, rest) = match spec.strip_prefix("tls://") {
+        Some(rest) => (true, rest),
+        None => (false, spec.strip_prefix("udp://").unwrap_or(spec)),
+    };
+    let (addr_text, name) = match rest.split_once('#') {
+        Some((a, n)) => (a, Some(n)),
+        None => (rest, None),
+    };
+    let default_port = if tls { 853 } else { 53 };
+    let addr = match addr_text.parse::<SocketAddr>() {
+        Ok(addr) => addr,
+        Err(_) => addr_text
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .map(|ip| SocketAddr::new(ip, default_port))
+            .map_err(|_| bad("expected an IP address, with an optional port"))?,
+    };
+    if tls {
+        let name = name.ok_or_else(|| bad("DNS over TLS needs `#NAME`, the certificate's name"))?;
+        let name = ServerName::try_from(name.to_owned()).map_err(|e| bad(&e.to_string()))?;
+        Ok(Upstream::Tls { addr, name })
+    } else if name.is_some() {
+        Err(bad("`#NAME` is only for `tls://` upstreams"))
+    } else {
+        Ok(Upstream::Plain(addr))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("no upstream is configured")]
+    None,
+    #[error("every upstream failed; last: {0}")]
+    AllFailed(String),
+}
+
+pub struct Upstreams {
+    list: Vec<Upstream>,
+    timeout: Duration,
+    tls: tokio_rustls::TlsConnector,
+    edns_size: u16,
+}
+
+impl std::fmt::Debug for Upstreams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstreams")
+            .field("list", &self.list)
+            .finish()
+    }
+}
+
+impl Upstreams {
+    pub fn new(
+        specs: &[String],
+        timeout: Duration,
+        tls_ca: Option<&Path>,
+        edns_size: u16,
+    ) -> Result<Upstreams, String> {
+        let list = specs
+            .iter()
+            .map(|s| parse_upstream(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(path) = tls_ca {
+            use rustls::pki_types::CertificateDer;
+            use rustls::pki_types::pem::PemObject;
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| format!("upstream.tls_ca `{}`: {e}", path.display()))?;
+            for cert in certs {
+                let cert =
+                    cert.map_err(|e| format!("upstream.tls_ca `{}`: {e}", path.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("upstream.tls_ca `{}`: {e}", path.display()))?;
+            }
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        Ok(Upstreams {
+            list,
+            timeout,
+            tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            edns_size,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    pub fn list(&self) -> &[Upstream] {
+        &self.list
+    }
+
+    /// Asks the upstreams in order; the first good answer comes back.
+    pub async fn resolve(
+        &self,
+        name: &str,
+        qtype: u16,
+        qclass: u16,
+        limits: &CacheSection,
+    ) -> Result<Entry, UpstreamError> {
+        let mut last = None;
+        for upstream in &self.list {
+            let result =
+                tokio::time::timeout(self.timeout, self.ask(upstream, name, qtype, qclass))
+                    .await
+                    .unwrap_or_else(|_| Err("timed out".to_owned()))
+                    .and_then(|bytes| entry_from_answer(&bytes, name, qtype, qclass, limits));
+            match result {
+                Ok(entry) => return Ok(entry),
+                Err(why) => {
+                    tracing::debug!(%upstream, name, why, "upstream failed");
+                    last = Some(format!("{upstream}: {why}"));
+                }
+            }
+        }
+        Err(last.map_or(UpstreamError::None, UpstreamError::AllFailed))
+    }
+
+    async fn ask(
+        &self,
+        upstream: &Upstream,
+        name: &str,
+        qtype: u16,
+        qclass: u16,
+    ) -> Result<Vec<u8>, String> {
+        let id: u16 = rand::random();
+        let query = wire::upstream_query(id, name, qtype, qclass, self.edns_size)
+            .ok_or("the name cannot be written")?;
+        match upstream {
+            Upstream::Plain(addr) => {
+                let answer = self.udp(*addr, id, &query).await?;
+                let truncated = wire::response_header(&answer)
+                    .is_some_and(|(_, flags)| wire::is_truncated(flags));
+                if truncated {
+                    let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+                    exchange(stream, id, &query).await
+                } else {
+                    Ok(answer)
+                }
+            }
+            Upstream::Tls { addr, name } => {
+                let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+                let stream = self
+                    .tls
+                    .connect(name.clone(), stream)
+                    .await
+                    .map_err(|e| format!("TLS: {e}"))?;
+                exchange(stream, id, &query).await
+            }
+        }
+    }
+
+    async fn udp(&self, addr: SocketAddr, id: u16, query: &[u8]) -> Result<Vec<u8>, String> {
+        let local: SocketAddr = if addr.is_ipv4() {
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let socket = UdpSocket::bind(local).await.map_err(|e| e.to_string())?;
+        socket.connect(addr).await.map_err(|e| e.to_string())?;
+        socket.send(query).await.map_err(|e| e.to_string())?;
+        let mut buf = vec![0u8; 65_535];
+        loop {
+            let n = socket.recv(&mut buf).await.map_err(|e| e.to_string())?;
+            let answer = buf.get(..n).unwrap_or_default();
+            // Anything but the answer to our id is ignored (a spoof, a late
+            // answer), and the wait goes on until the timeout.
+            if wire::response_header(answer).is_some_and(|(got, _)| got == id) {
+                return Ok(answer.to_vec());
+            }
+        }
+    }
+}
+
+/// One query and its answer over a stream, with the two-byte length
+/// framing of RFC 1035 4.2.2.
+async fn exchange<S>(mut stream: S, id: u16, query: &[u8]) -> Result<Vec<u8>, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let len = u16::try_from(query.len()).map_err(|_| "query too long")?;
+    let mut framed = Vec::with_capacity(query.len() + 2);
+    framed.extend_from_slice(&len.to_be_bytes());
+    framed.extend_from_slice(query);
+    stream.write_all(&framed).await.map_err(|e| e.to_string())?;
+    loop {
+        let len = stream.read_u16().await.map_err(|e| e.to_string())?;
+        let mut answer = vec![0u8; usize::from(len)];
+        stream
+            .read_exact(&mut answer)
+            .await
+            .map_err(|e| e.to_string())?;
+        if wire::response_header(&answer).is_some_and(|(got, _)| got == id) {
+            return Ok(answer);
+        }
+    }
+}
+
+/// Reads an upstream answer into a cache entry: checks it answers the
+/// question, drops OPT and signatures, caps TTLs, notes CNAME targets and
+/// addresses. NOERROR and NXDOMAIN are taken; other rcodes are failures.
+pub fn entry_from_answer(
+    bytes: &[u8],
+    name: &str,
+    qtype: u16,
+    qclass: u16,
+    limits: &CacheSection,
+) -> Result<Entry, String> {
+    let mut message = Message::from_vec(bytes).map_err(|e| format!("malformed answer: {e}"))?;
+    let question_ok = message.queries.len() == 1
+        && message.queries.first().is_some_and(|q| {
+            u16::from(q.query_type()) == qtype
+                && u16::from(q.query_class()) == qclass
+                && names_equal(&q.name().to_ascii(), name)
+        });
+    if !question_ok {
+        return Err("the answer is for another question".into());
+    }
+    if message.metadata.truncation {
+        return Err("truncated answer".into());
+    }
+    let rcode = u16::from(message.metadata.response_code);
+    let rcode = match u8::try_from(rcode) {
+        Ok(r @ (wire::RCODE_NOERROR | wire::RCODE_NXDOMAIN)) => r,
+        _ => return Err(format!("rcode {}", message.metadata.response_code)),
+    };
+    message.edns = None;
+    message.signature = None;
+    message.metadata.id = 0;
+    let negative = rcode == wire::RCODE_NXDOMAIN
+        || !message
+            .answers
+            .iter()
+            .any(|r| u16::from(r.record_type()) == qtype || r.record_type() == RecordType::CNAME);
+    let mut ttl = u32::MAX;
+    let mut cnames = Vec::new();
+    let mut answers = Vec::new();
+    for record in &message.answers {
+        ttl = ttl.min(record.ttl);
+        match &record.data {
+            RData::CNAME(target) => cnames.push(lower_text(&target.0.to_ascii())),
+            RData::A(a) => answers.push(IpAddr::V4(a.0)),
+            RData::AAAA(a) => answers.push(IpAddr::V6(a.0)),
+            _ => {}
+        }
+    }
+    if negative {
+        for record in &message.authorities {
+            if let RData::SOA(soa) = &record.data {
+                ttl = ttl.min(record.ttl.min(soa.minimum));
+            }
+        }
+        if ttl == u32::MAX {
+            ttl = limits.min_ttl;
+        }
+        ttl = ttl.min(limits.max_negative_ttl);
+    }
+    let ttl = ttl.clamp(limits.min_ttl, limits.max_ttl);
+    for record in message
+        .answers
+        .iter_mut()
+        .chain(message.authorities.iter_mut())
+        .chain(message.additionals.iter_mut())
+    {
+        record.ttl = record.ttl.min(ttl).max(limits.min_ttl);
+    }
+    let wire_form = message
+        .to_vec()
+        .map_err(|e| format!("cannot write the answer: {e}"))?;
+    let ttl_offsets = wire::ttl_offsets(&wire_form).ok_or("cannot walk the answer")?;
+    Ok(Entry {
+        wire: wire_form,
+        ttl_offsets,
+        stored: Instant::now(),
+        ttl,
+        rcode,
+        cnames,
+        answers,
+    })
+}
+
+fn lower_text(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    lower.strip_suffix('.').unwrap_or(&lower).to_owned()
+}
+
+fn names_equal(text: &str, ours: &str) -> bool {
+    lower_text(text) == ours
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_specs() {
+        assert!(matches!(parse_upstream("192.0.2.1"), Ok(Upstream::Plain(a)) if a.port() == 53));
+        assert!(matches!(parse_upstream("[::1]:5300"), Ok(Upstream::Plain(a)) if a.port() == 5300));
+        assert!(matches!(parse_upstream("::1"), Ok(Upstream::Plain(_))));
+        assert!(matches!(
+            parse_upstream("tls://192.0.2.1#dns.example"),
+            Ok(Upstream::Tls { addr, .. }) if addr.port() == 853
+        ));
+        assert!(parse_upstream("tls://192.0.2.1").is_err());
+        assert!(parse_upstream("dns.example").is_err());
+        assert!(parse_upstream("192.0.2.1#name").is_err());
+    }
+}
