@@ -17,6 +17,7 @@ const ROOTS: &[&str] = &[
     "lang",
     "runtime",
     "sdk",
+    "dns",
     "fuzz/fuzz_targets",
     "benches",
 ];
