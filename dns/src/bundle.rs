@@ -35,6 +35,8 @@ pub enum BundleError {
     Zone { path: PathBuf, message: String },
     #[error("device `{address}`: {message}")]
     Device { address: String, message: String },
+    #[error("inventory `{path}`: {message}")]
+    Inventory { path: PathBuf, message: String },
 }
 
 /// One device-table row, resolved against the bundle's schema.
@@ -64,9 +66,12 @@ pub struct Bundle {
     /// The schema id of each list category, by the list's bit.
     category_values: Vec<Option<Value>>,
     pub zones: Zones,
-    /// Exact addresses first, then networks longest prefix first.
+    /// The static table: exact addresses first, then networks longest
+    /// prefix first.
     exact: HashMap<IpAddr, Arc<Facts>>,
     networks: Vec<DeviceRow>,
+    /// Devices from `ward inspect` inventories, after the static table.
+    learned: HashMap<IpAddr, Arc<Facts>>,
     unknown_class: Option<Value>,
     /// Names of list lines skipped as malformed, by file (for the reload log).
     pub list_problems: usize,
@@ -141,6 +146,10 @@ impl Bundle {
             })?;
         }
 
+        let mut learned = HashMap::new();
+        for path in &config.inventory.files {
+            load_inventory(schema, path, &mut learned)?;
+        }
         let mut exact = HashMap::new();
         let mut networks = Vec::new();
         for entry in &config.devices {
@@ -179,6 +188,7 @@ impl Bundle {
             zones,
             exact,
             networks,
+            learned,
             unknown_class,
             list_problems,
         })
@@ -197,6 +207,7 @@ impl Bundle {
                 .iter()
                 .find(|row| row.network.contains(client))
                 .map(|row| &row.facts)
+                .or_else(|| self.learned.get(&client).map(|f| &**f))
         });
         let mut facts = match row {
             Some(facts) => facts.clone(),
@@ -274,6 +285,65 @@ fn device_facts(schema: &Schema, entry: &DeviceEntry) -> Result<Facts, BundleErr
                 .join("; "),
         }
     })
+}
+
+/// The largest inventory file read.
+const MAX_INVENTORY_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Reads the `device` records of `ward inspect --format json` output. A
+/// record whose facts do not fit the schema is skipped with a warning (an
+/// inventory from another bundle's taxonomy, say), not fatal.
+fn load_inventory(
+    schema: &Schema,
+    path: &Path,
+    exact: &mut HashMap<IpAddr, Arc<Facts>>,
+) -> Result<(), BundleError> {
+    let text = read_text(path, MAX_INVENTORY_BYTES).map_err(|message| BundleError::Inventory {
+        path: path.to_owned(),
+        message,
+    })?;
+    let (mut loaded, mut skipped) = (0usize, 0usize);
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let record: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| BundleError::Inventory {
+                path: path.to_owned(),
+                message: format!("line {}: not JSON: {e}", n + 1),
+            })?;
+        if record.get("type").and_then(|t| t.as_str()) != Some("device") {
+            continue;
+        }
+        let ip = record
+            .get("ip")
+            .and_then(|ip| ip.as_str())
+            .and_then(|ip| ip.parse::<IpAddr>().ok());
+        let (Some(ip), Some(serde_json::Value::Object(facts))) = (ip, record.get("facts")) else {
+            skipped += 1;
+            continue;
+        };
+        let mut object = facts.clone();
+        object.insert("event".into(), serde_json::json!("dns"));
+        match Facts::from_json(schema, &serde_json::Value::Object(object)) {
+            Ok(facts) => {
+                exact.insert(ip.to_canonical(), Arc::new(facts));
+                loaded += 1;
+            }
+            Err(errors) => {
+                skipped += 1;
+                tracing::warn!(
+                    inventory = %path.display(),
+                    line = n + 1,
+                    error = %errors.first().map(ToString::to_string).unwrap_or_default(),
+                    "device record skipped"
+                );
+            }
+        }
+    }
+    tracing::info!(inventory = %path.display(), loaded, skipped, "inventory loaded");
+    Ok(())
 }
 
 /// Reads a text file from outside, with a size cap and a UTF-8 check.

@@ -41,6 +41,16 @@ pub struct Config {
     /// The static device table.
     #[serde(rename = "device")]
     pub devices: Vec<DeviceEntry>,
+    pub inventory: InventorySection,
+}
+
+/// Devices the classification core learned: `ward inspect --format json`
+/// output, whose `device` records carry each device's facts. The static
+/// table wins where both know an address.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InventorySection {
+    pub files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -326,6 +336,7 @@ impl Config {
             }
         }
         self.zones.files.iter_mut().for_each(join);
+        self.inventory.files.iter_mut().for_each(join);
         self.serve.tls_cert.iter_mut().for_each(join);
         self.serve.tls_key.iter_mut().for_each(join);
         self.upstream.tls_ca.iter_mut().for_each(join);
