@@ -304,7 +304,19 @@ impl Config {
             message,
         })?;
         if let Some(base) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            // The built-in `policies` stays relative to where Ward runs;
+            // only paths written in the file are the file's.
+            let written = toml::from_str::<toml::Table>(&text).is_ok_and(|table| {
+                table
+                    .get("policy")
+                    .and_then(toml::Value::as_table)
+                    .is_some_and(|policy| policy.contains_key("paths"))
+            });
+            let saved = config.policy.paths.clone();
             config.rebase(base);
+            if !written {
+                config.policy.paths = saved;
+            }
         }
         Ok(config)
     }
@@ -500,6 +512,19 @@ mod tests {
         });
         assert_eq!(config.upstream.servers, vec!["192.0.2.2:5300".to_owned()]);
         assert_eq!(config.lists["ads"].paths().len(), 2);
+    }
+
+    #[test]
+    fn paths_in_the_file_are_relative_to_it_and_defaults_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("serve.toml");
+        std::fs::write(&file, "[zones]\nfiles = [\"h.zone\"]\n").unwrap();
+        let config = Config::from_file(&file).unwrap();
+        assert_eq!(config.zones.files, vec![dir.path().join("h.zone")]);
+        assert_eq!(config.policy.paths, vec![PathBuf::from("policies")]);
+        std::fs::write(&file, "[policy]\npaths = [\"p\"]\n").unwrap();
+        let config = Config::from_file(&file).unwrap();
+        assert_eq!(config.policy.paths, vec![dir.path().join("p")]);
     }
 
     #[test]
