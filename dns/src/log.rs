@@ -354,29 +354,36 @@ impl Serialize for Shown<'_> {
         match self {
             Shown::Address(address) => serializer.collect_str(address),
             Shown::Text(text) => serializer.serialize_str(text),
-            Shown::Hash(hash) => serializer.collect_str(hash),
+            Shown::Hash(hash) => hash.serialize(serializer),
         }
     }
 }
 
-/// The kept bytes of a keyed hash, shown as `h:` and hex.
-struct Hash([u8; HASH_BYTES]);
+/// A keyed hash as written: `h:` and the kept bytes in hex.
+struct Hash([u8; 2 + 2 * HASH_BYTES]);
 
 impl Hash {
     fn from_mac(mac: Hmac<Sha256>) -> Hash {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let digest = mac.finalize().into_bytes();
-        let mut kept = [0; HASH_BYTES];
-        for (kept, byte) in kept.iter_mut().zip(digest) {
-            *kept = byte;
+        let mut text = [0; 2 + 2 * HASH_BYTES];
+        text[..2].copy_from_slice(b"h:");
+        // Spelled out rather than formatted: `write!` per byte cost more
+        // than the HMAC itself. The indices hold: chunks of exactly two,
+        // nibbles below 16.
+        for (pair, byte) in text[2..].chunks_exact_mut(2).zip(digest) {
+            pair[0] = DIGITS[usize::from(byte >> 4)];
+            pair[1] = DIGITS[usize::from(byte & 0x0f)];
         }
-        Hash(kept)
+        Hash(text)
     }
 }
 
-impl fmt::Display for Hash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("h:")?;
-        self.0.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+impl Serialize for Hash {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // Always ASCII: `h:` and hex digits.
+        let text = std::str::from_utf8(&self.0).map_err(serde::ser::Error::custom)?;
+        serializer.serialize_str(text)
     }
 }
 
