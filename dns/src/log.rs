@@ -812,6 +812,12 @@ mod tests {
     }
 
     #[test]
+    fn the_log_can_be_shared_by_serving_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<DecisionLog>();
+    }
+
+    #[test]
     fn empty_hash_key_is_refused() {
         let section = LogSection {
             path: Some(std::env::temp_dir().join("ward-never-created.jsonl")),
