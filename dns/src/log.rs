@@ -216,7 +216,9 @@ impl DecisionLog {
         if let Err(e) = serialized {
             // Only a bug gets here: every field serializes.
             self.counts.dropped.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(error = %e, "cannot serialize a decision log line");
+            if self.drop_reports.allow() {
+                tracing::error!(error = %e, "cannot serialize a decision log line");
+            }
             return;
         }
         line.push(b'\n');
