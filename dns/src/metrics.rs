@@ -356,16 +356,6 @@ impl OpenLabel {
     }
 }
 
-/// Serves `/metrics` on a bound listener until `shutdown` fires.
-pub async fn serve_metrics_on(
-    listener: tokio::net::TcpListener,
-    metrics: Arc<Metrics>,
-    shutdown: tokio::sync::watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    let _ = (listener, metrics, shutdown);
-    Ok(())
-}
-
 /// Serves `/metrics` on `addr` until `shutdown` fires.
 pub async fn serve_metrics(
     addr: SocketAddr,
