@@ -670,15 +670,19 @@ impl Gateway {
         let (policy, rule) = decision
             .decider
             .map_or((None, None), |d| names(d.policy, d.rule));
-        let would = decision.would().map(|outcome| {
-            let (policy, rule) = names(outcome.decider.policy, outcome.decider.rule);
-            format!(
-                "{} by {}/{}",
-                verdict_name(outcome.verdict.kind),
-                policy.unwrap_or_default(),
-                rule.unwrap_or_else(|| "default".into())
-            )
-        });
+        // Only a monitor-mode verdict that would have blocked is news.
+        let would = decision
+            .would()
+            .filter(|o| o.verdict.kind != VerdictKind::Allow)
+            .map(|outcome| {
+                let (policy, rule) = names(outcome.decider.policy, outcome.decider.rule);
+                format!(
+                    "{} by {}/{}",
+                    verdict_name(outcome.verdict.kind),
+                    policy.unwrap_or_default(),
+                    rule.unwrap_or_else(|| "default".into())
+                )
+            });
         let failure = evaluation.failure.as_ref().map(|f| {
             self.metrics.module_error();
             tracing::error!(failure = %f, "policy module failed; `on error` decided");
