@@ -76,6 +76,8 @@ pub struct ServeSection {
     pub listen: Vec<SocketAddr>,
     /// DNS over TLS addresses (need `tls_cert` and `tls_key`).
     pub tls_listen: Vec<SocketAddr>,
+    /// DNS over HTTPS addresses (`/dns-query`; same certificate and key).
+    pub https_listen: Vec<SocketAddr>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     /// Client networks answered; others are dropped (no open resolver).
@@ -101,6 +103,7 @@ impl Default for ServeSection {
         ServeSection {
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 5353))],
             tls_listen: Vec::new(),
+            https_listen: Vec::new(),
             tls_cert: None,
             tls_key: None,
             allow_clients: [
@@ -412,16 +415,22 @@ impl Config {
     /// Checks what types alone cannot: TLS needs a certificate and key,
     /// sizes are in range.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.serve.listen.is_empty() && self.serve.tls_listen.is_empty() {
+        if self.serve.listen.is_empty()
+            && self.serve.tls_listen.is_empty()
+            && self.serve.https_listen.is_empty()
+        {
             return Err(ConfigError::Invalid(
-                "serve.listen and serve.tls_listen are both empty: nothing to serve".into(),
+                "serve.listen, serve.tls_listen and serve.https_listen are all empty: nothing \
+                 to serve"
+                    .into(),
             ));
         }
-        if !self.serve.tls_listen.is_empty()
+        if !(self.serve.tls_listen.is_empty() && self.serve.https_listen.is_empty())
             && (self.serve.tls_cert.is_none() || self.serve.tls_key.is_none())
         {
             return Err(ConfigError::Invalid(
-                "serve.tls_listen needs serve.tls_cert and serve.tls_key".into(),
+                "serve.tls_listen and serve.https_listen need serve.tls_cert and serve.tls_key"
+                    .into(),
             ));
         }
         if self.serve.edns_udp_size < 512 {

@@ -6,6 +6,7 @@
 pub mod bundle;
 pub mod cache;
 pub mod config;
+pub mod doh;
 pub mod gateway;
 pub mod log;
 pub mod metrics;

@@ -71,6 +71,8 @@ pub enum Transport {
     Udp,
     Tcp,
     Tls,
+    /// DNS over HTTPS (RFC 8484).
+    Https,
 }
 
 impl Transport {
@@ -79,6 +81,7 @@ impl Transport {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
             Transport::Tls => "tls",
+            Transport::Https => "https",
         }
     }
 }
@@ -114,7 +117,7 @@ type CounterFamily = Family<Label, Counter>;
 pub struct Metrics {
     registry: Registry,
     /// By `Transport`, in declaration order.
-    queries: [Counter; 3],
+    queries: [Counter; 4],
     answers: CounterFamily,
     allowed: Counter,
     blocked: Counter,
@@ -216,6 +219,7 @@ impl Metrics {
                 for_transport(Transport::Udp),
                 for_transport(Transport::Tcp),
                 for_transport(Transport::Tls),
+                for_transport(Transport::Https),
             ],
             allowed: fixed(&answers, "verdict", "allow"),
             blocked: fixed(&answers, "verdict", "block"),
@@ -241,11 +245,12 @@ impl Metrics {
 
     /// A query arrived.
     pub fn query(&self, transport: Transport) {
-        let [udp, tcp, tls] = &self.queries;
+        let [udp, tcp, tls, https] = &self.queries;
         match transport {
             Transport::Udp => udp.inc(),
             Transport::Tcp => tcp.inc(),
             Transport::Tls => tls.inc(),
+            Transport::Https => https.inc(),
         };
     }
 

@@ -57,6 +57,7 @@ pub struct Server {
     pub udp_addrs: Vec<SocketAddr>,
     pub tcp_addrs: Vec<SocketAddr>,
     pub tls_addrs: Vec<SocketAddr>,
+    pub https_addrs: Vec<SocketAddr>,
     pub metrics_addr: Option<SocketAddr>,
     watched: Vec<PathBuf>,
 }
@@ -172,13 +173,30 @@ impl Server {
 
         let mut tls_addrs = Vec::new();
         if !config.serve.tls_listen.is_empty() {
-            let acceptor = tls_acceptor(config)?;
+            let acceptor = tls_acceptor(config, &[])?;
             for addr in &config.serve.tls_listen {
                 let listener = bind_tcp(&runtime, *addr)?;
                 tls_addrs.push(listener.local_addr().unwrap_or(*addr));
                 runtime.spawn(accept_loop(
                     listener,
                     Some(acceptor.clone()),
+                    Arc::clone(&gateway),
+                    Arc::clone(&connections),
+                    idle,
+                    shutdown_rx.clone(),
+                ));
+            }
+        }
+
+        let mut https_addrs = Vec::new();
+        if !config.serve.https_listen.is_empty() {
+            let acceptor = tls_acceptor(config, &[b"h2", b"http/1.1"])?;
+            for addr in &config.serve.https_listen {
+                let listener = bind_tcp(&runtime, *addr)?;
+                https_addrs.push(listener.local_addr().unwrap_or(*addr));
+                runtime.spawn(crate::doh::accept_loop(
+                    listener,
+                    acceptor.clone(),
                     Arc::clone(&gateway),
                     Arc::clone(&connections),
                     idle,
@@ -214,6 +232,7 @@ impl Server {
             udp_addrs,
             tcp_addrs,
             tls_addrs,
+            https_addrs,
             metrics_addr,
             watched,
         })
@@ -438,7 +457,10 @@ async fn serve_stream<S>(
     }
 }
 
-fn tls_acceptor(config: &Config) -> Result<tokio_rustls::TlsAcceptor, ServeError> {
+/// The TLS acceptor for DNS over TLS (no ALPN: a client offering a
+/// protocol the server does not list would be refused) or DNS over HTTPS
+/// (`h2`, `http/1.1`).
+fn tls_acceptor(config: &Config, alpn: &[&[u8]]) -> Result<tokio_rustls::TlsAcceptor, ServeError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let (Some(cert), Some(key)) = (&config.serve.tls_cert, &config.serve.tls_key) else {
@@ -457,7 +479,7 @@ fn tls_acceptor(config: &Config) -> Result<tokio_rustls::TlsAcceptor, ServeError
     }
     let key = PrivateKeyDer::from_pem_file(key)
         .map_err(|e| ServeError::Tls(format!("key `{}`: {e}", key.display())))?;
-    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+    let mut server = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
@@ -465,6 +487,7 @@ fn tls_acceptor(config: &Config) -> Result<tokio_rustls::TlsAcceptor, ServeError
     .with_no_client_auth()
     .with_single_cert(certs, key)
     .map_err(|e| ServeError::Tls(e.to_string()))?;
+    server.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(server)))
 }
 

@@ -88,6 +88,7 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         .iter()
         .map(|a| format!("{a} (udp, tcp)"))
         .chain(server.tls_addrs.iter().map(|a| format!("{a} (tls)")))
+        .chain(server.https_addrs.iter().map(|a| format!("{a} (https)")))
         .collect();
     output::err(&format!(
         "ward serve: answering on {}; module {}; {} listed names; metrics {}\n",

@@ -1,0 +1,147 @@
+//! DNS over HTTPS (RFC 8484): `GET /dns-query?dns=BASE64URL` and `POST
+//! /dns-query` with an `application/dns-message` body, over HTTP/2 or
+//! HTTP/1.1 on TLS (hyper), answered by the same decision path as every
+//! other transport.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+use crate::gateway::{Gateway, Step};
+use crate::metrics::Transport;
+
+const PATH: &str = "/dns-query";
+const MESSAGE_TYPE: &str = "application/dns-message";
+/// A DNS message is at most 65,535 bytes.
+const MAX_MESSAGE: usize = 65_535;
+
+/// Accepts TLS connections and serves DNS over HTTPS on them until
+/// `shutdown` fires.
+pub async fn accept_loop(
+    listener: TcpListener,
+    tls: tokio_rustls::TlsAcceptor,
+    gateway: Arc<Gateway>,
+    connections: Arc<Semaphore>,
+    idle: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.changed() => return,
+        };
+        let Ok((stream, peer)) = accepted else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
+            tracing::warn!(%peer, "too many connections; closing this one");
+            continue;
+        };
+        let gateway = Arc::clone(&gateway);
+        let tls = tls.clone();
+        let mut shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let stream = match tokio::time::timeout(idle, tls.accept(stream)).await {
+                Ok(Ok(stream)) => stream,
+                _ => return,
+            };
+            let service = hyper::service::service_fn(move |request| {
+                let gateway = Arc::clone(&gateway);
+                async move { Ok::<_, Infallible>(answer(&gateway, peer, request).await) }
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                result = tokio::time::timeout(idle * 6, connection) => {
+                    if let Ok(Err(error)) = result {
+                        tracing::debug!(%error, %peer, "DNS over HTTPS connection");
+                    }
+                }
+                _ = shutdown.changed() => {}
+            }
+        });
+    }
+}
+
+fn status(code: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *response.status_mut() = code;
+    response
+}
+
+/// The DNS query in a request, or the HTTP error to answer with.
+async fn query_of(request: Request<Incoming>) -> Result<Vec<u8>, Response<Full<Bytes>>> {
+    if request.uri().path() != PATH {
+        return Err(status(StatusCode::NOT_FOUND, "not found\n"));
+    }
+    match *request.method() {
+        Method::GET => {
+            let param = request
+                .uri()
+                .query()
+                .unwrap_or_default()
+                .split('&')
+                .find_map(|pair| pair.strip_prefix("dns="));
+            let Some(encoded) = param else {
+                return Err(status(StatusCode::BAD_REQUEST, "no dns parameter\n"));
+            };
+            let encoded = encoded.trim_end_matches('=');
+            data_encoding::BASE64URL_NOPAD
+                .decode(encoded.as_bytes())
+                .ok()
+                .filter(|q| q.len() <= MAX_MESSAGE)
+                .ok_or_else(|| status(StatusCode::BAD_REQUEST, "dns is not base64url\n"))
+        }
+        Method::POST => {
+            let typed = request
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case(MESSAGE_TYPE));
+            if !typed {
+                return Err(status(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "expected application/dns-message\n",
+                ));
+            }
+            Limited::new(request.into_body(), MAX_MESSAGE)
+                .collect()
+                .await
+                .map(|body| body.to_bytes().to_vec())
+                .map_err(|_| status(StatusCode::PAYLOAD_TOO_LARGE, "too large\n"))
+        }
+        _ => Err(status(StatusCode::METHOD_NOT_ALLOWED, "GET or POST\n")),
+    }
+}
+
+async fn answer(
+    gateway: &Gateway,
+    peer: SocketAddr,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let query = match query_of(request).await {
+        Ok(query) => query,
+        Err(response) => return response,
+    };
+    let reply = match gateway.begin(&query, peer.ip(), Transport::Https) {
+        Step::Reply(reply) => reply,
+        Step::Resolve(pending) => gateway.finish(*pending).await,
+        Step::Drop => return status(StatusCode::FORBIDDEN, "not answered\n"),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(reply)));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(MESSAGE_TYPE));
+    response
+}
