@@ -370,13 +370,31 @@ impl Gateway {
             });
             return Step::Reply(self.fit(&query, transport, reply));
         }
-        if let Some(answer) = bundle
+        if let Some(zone) = bundle
             .zones
             .answer(&query.name, query.qtype, &query.question)
         {
-            let rcode = answer.get(3).map_or(0, |b| b & 0x0F);
-            let offsets = wire::ttl_offsets(&answer).unwrap_or_default();
-            let reply = query.answer_from(&answer, &offsets, 0, true, self.edns_size);
+            // Decided again like an upstream answer: a zone's CNAME to a
+            // name the policy blocks must not hand out that name's records.
+            let (decided, cname, all_mask) = self.decide_answer(
+                &bundle,
+                &facts,
+                mask,
+                &question,
+                &zone.cnames,
+                &zone.addresses,
+                query.qtype,
+            );
+            let (reply, response) = if decided.blocks() {
+                let how = decided.block_answer();
+                let reply = wire::block_answer(&query, how, self.block_ttl, self.edns_size);
+                (reply, block_name(how))
+            } else {
+                let rcode = zone.message.get(3).map_or(0, |b| b & 0x0F);
+                let offsets = wire::ttl_offsets(&zone.message).unwrap_or_default();
+                let reply = query.answer_from(&zone.message, &offsets, 0, true, self.edns_size);
+                (reply, rcode_name(rcode))
+            };
             self.record(&Outcome {
                 query: &query,
                 client,
@@ -384,11 +402,11 @@ impl Gateway {
                 start,
                 bundle: &bundle,
                 facts: &facts,
-                mask,
-                decided: &question,
-                response: rcode_name(rcode),
+                mask: all_mask,
+                decided: &decided,
+                response,
                 source: "zone",
-                cname: None,
+                cname: cname.as_deref(),
             });
             return Step::Reply(self.fit(&query, transport, reply));
         }
@@ -529,8 +547,15 @@ impl Gateway {
         entry: &Entry,
         source: &str,
     ) -> Vec<u8> {
-        let (decided, cname, all_mask) =
-            self.decide_answer(bundle, facts, mask, question, entry, query.qtype);
+        let (decided, cname, all_mask) = self.decide_answer(
+            bundle,
+            facts,
+            mask,
+            question,
+            &entry.cnames,
+            &entry.answers,
+            query.qtype,
+        );
         if decided.blocks() {
             let how = decided.block_answer();
             let reply = wire::block_answer(query, how, self.block_ttl, self.edns_size);
@@ -570,20 +595,21 @@ impl Gateway {
     /// The answer's decision: once with the whole answer (the CNAME
     /// targets' categories joined to the name's, the addresses), then once
     /// per CNAME target as a question of its own. The first block wins.
+    #[allow(clippy::too_many_arguments, reason = "one answer's whole state")]
     fn decide_answer(
         &self,
         bundle: &Bundle,
         facts: &Facts,
         mask: u32,
         question: &Decided,
-        entry: &Entry,
+        cnames: &[String],
+        answers: &[IpAddr],
         qtype: u16,
     ) -> (Decided, Option<String>, u32) {
-        if entry.cnames.is_empty() && entry.answers.is_empty() {
+        if cnames.is_empty() && answers.is_empty() {
             return (question.clone(), None, mask);
         }
-        let target_masks: Vec<u32> = entry
-            .cnames
+        let target_masks: Vec<u32> = cnames
             .iter()
             .map(|name| bundle.categories_of(name))
             .collect();
@@ -594,16 +620,15 @@ impl Gateway {
             whole.values.insert(id, bundle.category_values(all));
         }
         if let Some(id) = ids.cnames
-            && !entry.cnames.is_empty()
+            && !cnames.is_empty()
         {
-            let names = entry.cnames.iter().map(|n| Value::Str(n.clone())).collect();
+            let names = cnames.iter().map(|n| Value::Str(n.clone())).collect();
             whole.values.insert(id, Value::Set(names));
         }
         if let Some(id) = ids.answers
-            && !entry.answers.is_empty()
+            && !answers.is_empty()
         {
-            let ips = entry
-                .answers
+            let ips = answers
                 .iter()
                 .map(|ip| Value::Ip(ip.to_canonical()))
                 .collect();
@@ -611,20 +636,14 @@ impl Gateway {
         }
         let decided = self.decide(bundle, &whole);
         if decided.blocks() {
-            let cname = entry
-                .cnames
+            let cname = cnames
                 .iter()
                 .zip(&target_masks)
                 .find(|(_, m)| **m & !mask != 0)
                 .map(|(name, _)| name.clone());
             return (decided, cname, all);
         }
-        for (name, target_mask) in entry
-            .cnames
-            .iter()
-            .zip(&target_masks)
-            .take(MAX_CNAMES_CHECKED)
-        {
+        for (name, target_mask) in cnames.iter().zip(&target_masks).take(MAX_CNAMES_CHECKED) {
             let mut target = facts.clone();
             set_question(bundle, &mut target, name, qtype, *target_mask);
             let on_target = self.decide(bundle, &target);

@@ -123,43 +123,24 @@ impl Server {
         let stop = Arc::new(AtomicBool::new(false));
 
         let mut udp_addrs = Vec::new();
-        let mut udp_threads = Vec::new();
+        let mut udp_sockets = Vec::new();
+        let mut plain_tcp = Vec::new();
         for addr in &config.serve.listen {
-            let socket = UdpSocket::bind(addr).map_err(|e| ServeError::Bind {
-                addr: *addr,
-                proto: "udp",
-                message: e.to_string(),
-            })?;
+            let (socket, listener) = bind_plain(*addr)?;
             let bound = socket.local_addr().unwrap_or(*addr);
-            udp_addrs.push(bound);
             socket
                 .set_read_timeout(Some(UDP_POLL))
                 .map_err(|e| ServeError::Runtime(e.to_string()))?;
-            let socket = Arc::new(socket);
-            for n in 0..config.serve.udp_threads {
-                let socket = Arc::clone(&socket);
-                let gateway = Arc::clone(&gateway);
-                let stop = Arc::clone(&stop);
-                let handle = runtime.handle().clone();
-                let thread = std::thread::Builder::new()
-                    .name(format!("ward-udp-{n}"))
-                    .spawn(move || udp_loop(&socket, &gateway, &stop, &handle))
-                    .map_err(|e| ServeError::Runtime(e.to_string()))?;
-                udp_threads.push(thread);
-            }
+            udp_addrs.push(bound);
+            udp_sockets.push(Arc::new(socket));
+            plain_tcp.push((bound, listener));
         }
 
         let connections = Arc::new(Semaphore::new(config.serve.max_connections.max(1)));
         let idle = Duration::from_secs(config.serve.tcp_idle_seconds.max(1));
         let mut tcp_addrs = Vec::new();
-        for addr in &config.serve.listen {
-            // Bind on the same port as UDP (the OS picked it for port 0).
-            let addr = udp_addrs
-                .iter()
-                .find(|u| u.ip() == addr.ip() && (addr.port() == 0 || u.port() == addr.port()))
-                .copied()
-                .unwrap_or(*addr);
-            let listener = bind_tcp(&runtime, addr)?;
+        for (addr, listener) in plain_tcp {
+            let listener = tokio_listener(&runtime, listener, addr)?;
             tcp_addrs.push(listener.local_addr().unwrap_or(addr));
             runtime.spawn(accept_loop(
                 listener,
@@ -216,6 +197,32 @@ impl Server {
                     tracing::error!(%error, "the metrics endpoint stopped");
                 }
             });
+        }
+
+        // Everything is bound: only now do the UDP threads start, so that a
+        // start that fails leaves nothing serving (the runtime's tasks end
+        // when it is dropped; threads would not).
+        let mut udp_threads = Vec::new();
+        for socket in &udp_sockets {
+            for n in 0..config.serve.udp_threads {
+                let socket = Arc::clone(socket);
+                let gateway = Arc::clone(&gateway);
+                let thread_stop = Arc::clone(&stop);
+                let handle = runtime.handle().clone();
+                let spawned = std::thread::Builder::new()
+                    .name(format!("ward-udp-{n}"))
+                    .spawn(move || udp_loop(&socket, &gateway, &thread_stop, &handle));
+                match spawned {
+                    Ok(thread) => udp_threads.push(thread),
+                    Err(error) => {
+                        stop.store(true, Ordering::Relaxed);
+                        for thread in udp_threads {
+                            let _ = thread.join();
+                        }
+                        return Err(ServeError::Runtime(error.to_string()));
+                    }
+                }
+            }
         }
 
         let watched = if config.serve.watch {
@@ -305,19 +312,58 @@ async fn reload_off_thread(gateway: &Arc<Gateway>) {
     let _ = tokio::task::spawn_blocking(move || gateway.reload()).await;
 }
 
+fn bind_error(addr: SocketAddr, proto: &'static str, error: &std::io::Error) -> ServeError {
+    ServeError::Bind {
+        addr,
+        proto,
+        message: error.to_string(),
+    }
+}
+
+/// Ports tried for plain DNS on port 0 before giving up.
+const PORT_TRIES: usize = 16;
+
+/// Binds plain DNS on `addr`: UDP and TCP on one port. For port 0 the OS
+/// picks a free UDP port, but the TCP port of the same number may be taken
+/// (by a listener, or by the local end of any connection), so then the pair
+/// is bound again on another port.
+fn bind_plain(addr: SocketAddr) -> Result<(UdpSocket, std::net::TcpListener), ServeError> {
+    let mut tries = 1;
+    loop {
+        let socket = UdpSocket::bind(addr).map_err(|e| bind_error(addr, "udp", &e))?;
+        let bound = socket.local_addr().unwrap_or(addr);
+        match std::net::TcpListener::bind(bound) {
+            Ok(listener) => return Ok((socket, listener)),
+            Err(e)
+                if addr.port() == 0
+                    && e.kind() == std::io::ErrorKind::AddrInUse
+                    && tries < PORT_TRIES =>
+            {
+                tries += 1;
+            }
+            Err(e) => return Err(bind_error(bound, "tcp", &e)),
+        }
+    }
+}
+
 fn bind_tcp(
     runtime: &tokio::runtime::Runtime,
     addr: SocketAddr,
 ) -> Result<TcpListener, ServeError> {
-    let bind_error = |e: std::io::Error| ServeError::Bind {
-        addr,
-        proto: "tcp",
-        message: e.to_string(),
-    };
-    let listener = std::net::TcpListener::bind(addr).map_err(bind_error)?;
-    listener.set_nonblocking(true).map_err(bind_error)?;
+    let listener = std::net::TcpListener::bind(addr).map_err(|e| bind_error(addr, "tcp", &e))?;
+    tokio_listener(runtime, listener, addr)
+}
+
+fn tokio_listener(
+    runtime: &tokio::runtime::Runtime,
+    listener: std::net::TcpListener,
+    addr: SocketAddr,
+) -> Result<TcpListener, ServeError> {
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| bind_error(addr, "tcp", &e))?;
     let _guard = runtime.enter();
-    TcpListener::from_std(listener).map_err(bind_error)
+    TcpListener::from_std(listener).map_err(|e| bind_error(addr, "tcp", &e))
 }
 
 fn udp_loop(
@@ -518,4 +564,43 @@ fn fingerprint(files: &[PathBuf]) -> Vec<Option<(SystemTime, u64)>> {
             Some((meta.modified().ok()?, meta.len()))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: with port 0, the TCP port of the number the OS picked
+    /// for UDP was bound without a second try, so `ward serve` on port 0
+    /// failed to start whenever that TCP port was in use (about one start
+    /// in five while other tests made connections). With hundreds of TCP
+    /// ports taken, a start without the retry fails within these tries
+    /// almost surely; with it, every one succeeds.
+    #[test]
+    fn port_zero_finds_a_port_free_for_udp_and_tcp() {
+        let taken: Vec<std::net::TcpListener> = (0..400)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        for _ in 0..300 {
+            let (socket, listener) = bind_plain(any).unwrap();
+            let udp = socket.local_addr().unwrap();
+            assert_ne!(udp.port(), 0);
+            assert_eq!(listener.local_addr().unwrap(), udp);
+        }
+        drop(taken);
+    }
+
+    #[test]
+    fn a_taken_fixed_port_is_an_error_not_a_retry() {
+        let (socket, listener) = bind_plain(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+        let addr = socket.local_addr().unwrap();
+        drop(socket);
+        let error = bind_plain(addr).unwrap_err();
+        assert!(
+            matches!(error, ServeError::Bind { proto: "tcp", addr: a, .. } if a == addr),
+            "{error}"
+        );
+        drop(listener);
+    }
 }

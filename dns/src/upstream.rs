@@ -262,7 +262,7 @@ pub fn entry_from_answer(
         && message.queries.first().is_some_and(|q| {
             u16::from(q.query_type()) == qtype
                 && u16::from(q.query_class()) == qclass
-                && names_equal(&q.name().to_ascii(), name)
+                && wire::name_from_labels(q.name().iter()) == name
         });
     if !question_ok {
         return Err("the answer is for another question".into());
@@ -289,7 +289,7 @@ pub fn entry_from_answer(
     for record in &message.answers {
         ttl = ttl.min(record.ttl);
         match &record.data {
-            RData::CNAME(target) => cnames.push(lower_text(&target.0.to_ascii())),
+            RData::CNAME(target) => cnames.push(wire::name_from_labels(target.0.iter())),
             RData::A(a) => answers.push(IpAddr::V4(a.0)),
             RData::AAAA(a) => answers.push(IpAddr::V6(a.0)),
             _ => {}
@@ -330,15 +330,6 @@ pub fn entry_from_answer(
     })
 }
 
-fn lower_text(text: &str) -> String {
-    let lower = text.to_ascii_lowercase();
-    lower.strip_suffix('.').unwrap_or(&lower).to_owned()
-}
-
-fn names_equal(text: &str, ours: &str) -> bool {
-    lower_text(text) == ours
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,5 +346,30 @@ mod tests {
         assert!(parse_upstream("tls://192.0.2.1").is_err());
         assert!(parse_upstream("dns.example").is_err());
         assert!(parse_upstream("192.0.2.1#name").is_err());
+    }
+
+    /// Regression: the answer's question was compared as hickory's text
+    /// (`a\.b`, octal escapes) with Ward's (`a\046b`), so every name with a
+    /// byte outside letters, digits, `-` and `_` got SERVFAIL.
+    #[test]
+    fn answers_to_names_with_odd_bytes_are_taken() {
+        use hickory_proto::op::{MessageType, OpCode, Query};
+        use hickory_proto::rr::rdata::CNAME;
+        use hickory_proto::rr::{Name, Record};
+
+        let asked = Name::from_labels(vec![&b"A.b"[..], b"c d\xff", b"Example"]).unwrap();
+        let target = Name::from_labels(vec![&b"T*"[..], b"example"]).unwrap();
+        let mut message = Message::new(7, MessageType::Response, OpCode::Query);
+        message.add_query(Query::query(asked.clone(), RecordType::A));
+        message.add_answer(Record::from_rdata(asked, 60, RData::CNAME(CNAME(target))));
+        let bytes = message.to_vec().unwrap();
+
+        let ours = "a\\046b.c\\032d\\255.example";
+        let entry = entry_from_answer(&bytes, ours, 1, 1, &CacheSection::default()).unwrap();
+        assert_eq!(entry.rcode, wire::RCODE_NOERROR);
+        assert_eq!(entry.cnames, vec!["t\\042.example".to_owned()]);
+        // Another name is still refused.
+        let other = entry_from_answer(&bytes, "a.b.c.example", 1, 1, &CacheSection::default());
+        assert!(other.is_err());
     }
 }

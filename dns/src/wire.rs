@@ -144,19 +144,35 @@ fn read_question_name(reader: &mut Reader<'_>, text: &mut String) -> Option<()> 
         }
         let label = reader.bytes.get(reader.at..reader.at + len)?;
         reader.at += len;
-        if !text.is_empty() {
-            text.push('.');
-        }
-        for &b in label {
-            match b {
-                b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => text.push(char::from(b)),
-                b'A'..=b'Z' => text.push(char::from(b.to_ascii_lowercase())),
-                _ => {
-                    let _ = write!(text, "\\{b:03}");
-                }
+        push_label(text, label);
+    }
+}
+
+/// Appends a label to a name in Ward's form (`Query::name`): lowercase,
+/// bytes other than letters, digits, `-` and `_` written as `\DDD`.
+fn push_label(text: &mut String, label: &[u8]) {
+    if !text.is_empty() {
+        text.push('.');
+    }
+    for &b in label {
+        match b {
+            b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => text.push(char::from(b)),
+            b'A'..=b'Z' => text.push(char::from(b.to_ascii_lowercase())),
+            _ => {
+                let _ = write!(text, "\\{b:03}");
             }
         }
     }
+}
+
+/// A name given by its labels (as hickory's `Name::iter` yields them) in
+/// Ward's form, so names read by hickory compare with `Query::name`.
+pub fn name_from_labels<'a>(labels: impl IntoIterator<Item = &'a [u8]>) -> String {
+    let mut text = String::new();
+    for label in labels {
+        push_label(&mut text, label);
+    }
+    text
 }
 
 /// Reads a query. Anything not a well-formed standard query comes back

@@ -8,6 +8,7 @@
 //! record below the apex is answered as data).
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::Path;
 
 use hickory_proto::rr::{RData, Record, RecordType};
@@ -21,6 +22,17 @@ const MAX_ZONE_BYTES: u64 = 64 * 1024 * 1024;
 /// CNAME chains followed inside the zones.
 const MAX_CHAIN: usize = 8;
 
+/// A local zone's answer to one question.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneAnswer {
+    /// The message, its question the query's own bytes.
+    pub message: Vec<u8>,
+    /// The CNAME targets in the answer, in order, in Ward's name form.
+    pub cnames: Vec<String>,
+    /// The addresses in the answer.
+    pub addresses: Vec<IpAddr>,
+}
+
 #[derive(Debug, Default)]
 pub struct Zones {
     /// Zone apex (Ward's name form) to its SOA record.
@@ -31,10 +43,10 @@ pub struct Zones {
     empty_non_terminals: std::collections::HashSet<String>,
 }
 
-/// Ward's name form: lowercase, no trailing dot.
+/// Ward's name form (`Query::name`): lowercase, no trailing dot, odd bytes
+/// as `\DDD`, so zone names compare with the names asked.
 fn text_name(name: &hickory_proto::rr::Name) -> String {
-    let text = name.to_lowercase().to_ascii();
-    text.strip_suffix('.').unwrap_or(&text).to_owned()
+    wire::name_from_labels(name.iter())
 }
 
 impl Zones {
@@ -100,7 +112,7 @@ impl Zones {
     /// The answer for a name inside a local zone, as a message whose
     /// question is `question` (the query's own bytes), or `None` when the
     /// name is in no local zone.
-    pub fn answer(&self, name: &str, qtype: u16, question: &[u8]) -> Option<Vec<u8>> {
+    pub fn answer(&self, name: &str, qtype: u16, question: &[u8]) -> Option<ZoneAnswer> {
         let apex = self.zone_of(name)?;
         let soa = self.apexes.get(apex)?;
         let mut answers: Vec<&Record> = Vec::new();
@@ -133,6 +145,16 @@ impl Zones {
             negative = true;
             break;
         }
+        let mut cnames = Vec::new();
+        let mut addresses = Vec::new();
+        for record in &answers {
+            match &record.data {
+                RData::CNAME(target) => cnames.push(text_name(&target.0)),
+                RData::A(a) => addresses.push(IpAddr::V4(a.0)),
+                RData::AAAA(a) => addresses.push(IpAddr::V6(a.0)),
+                _ => {}
+            }
+        }
         let mut out = Vec::with_capacity(512);
         out.extend_from_slice(&[0, 0, 0x84, rcode, 0, 1, 0, 0, 0, 0, 0, 0]);
         out.extend_from_slice(question);
@@ -154,7 +176,11 @@ impl Zones {
                 set_count(&mut out, 8, 1);
             }
         }
-        Some(out)
+        Some(ZoneAnswer {
+            message: out,
+            cnames,
+            addresses,
+        })
     }
 }
 
@@ -214,7 +240,7 @@ mod tests {
     #[test]
     fn answers_names_cnames_and_negatives() {
         let z = zones();
-        let q = |n: &str, t| z.answer(n, t, &question(n, t)).unwrap();
+        let q = |n: &str, t| z.answer(n, t, &question(n, t)).unwrap().message;
         assert_eq!(counts(&q("pacs.hospital.example", 1)), (0, 1, 0));
         assert_eq!(counts(&q("www.hospital.example", 1)), (0, 2, 0));
         assert_eq!(counts(&q("pacs.hospital.example", 28)), (0, 0, 1), "NODATA");
@@ -234,6 +260,17 @@ mod tests {
         );
         let answer = q("pacs.hospital.example", 1);
         assert!(wire::ttl_offsets(&answer).is_some());
+
+        // What the policy decides the answer with.
+        let www = z
+            .answer(
+                "www.hospital.example",
+                1,
+                &question("www.hospital.example", 1),
+            )
+            .unwrap();
+        assert_eq!(www.cnames, vec!["pacs.hospital.example".to_owned()]);
+        assert_eq!(www.addresses, vec![IpAddr::from([10, 1, 2, 3])]);
     }
 
     #[test]
@@ -245,5 +282,26 @@ mod tests {
         assert!(err.contains("no SOA"), "{err}");
         std::fs::write(&path, "this is not a zone (").unwrap();
         assert!(Zones::default().load(&path).is_err());
+    }
+
+    /// Regression: zone names were kept in hickory's text form (`a\.b`)
+    /// and looked up in Ward's (`a\046b`), so a name with a byte other
+    /// than a letter, digit, `-` or `_` was NXDOMAIN though in the zone.
+    #[test]
+    fn names_with_odd_bytes_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("odd.zone");
+        std::fs::write(
+            &path,
+            "$ORIGIN hospital.example.\n$TTL 300\n\
+             @ IN SOA ns admin 1 3600 600 86400 120\n\
+             Room\\.b IN A 10.0.0.1\n",
+        )
+        .unwrap();
+        let mut zones = Zones::default();
+        zones.load(&path).unwrap();
+        let name = "room\\046b.hospital.example";
+        let answer = zones.answer(name, 1, &question(name, 1)).unwrap();
+        assert_eq!(counts(&answer.message), (0, 1, 0));
     }
 }
