@@ -37,6 +37,8 @@ pub enum BundleError {
     Device { address: String, message: String },
     #[error("inventory `{path}`: {message}")]
     Inventory { path: PathBuf, message: String },
+    #[error("{0}")]
+    Config(String),
 }
 
 /// One device-table row, resolved against the bundle's schema.
@@ -75,6 +77,8 @@ pub struct Bundle {
     unknown_class: Option<Value>,
     /// Names of list lines skipped as malformed, by file (for the reload log).
     pub list_problems: usize,
+    /// The zone `time.hour` and `time.weekday` are read in.
+    pub time_zone: jiff::tz::TimeZone,
 }
 
 impl Bundle {
@@ -171,6 +175,10 @@ impl Bundle {
         networks.sort_by_key(|row| std::cmp::Reverse(row.network.prefix));
         let unknown_class = ward_lang::value::class_value(schema, "unknown").ok();
 
+        let time_zone = config
+            .time_zone()
+            .map_err(|e| BundleError::Config(e.to_string()))?;
+
         let ids = FactIds {
             qname: schema.fact("dns.qname"),
             qtype: schema.fact("dns.qtype"),
@@ -191,6 +199,7 @@ impl Bundle {
             learned,
             unknown_class,
             list_problems,
+            time_zone,
         })
     }
 

@@ -96,6 +96,10 @@ pub struct ServeSection {
     pub max_connections: usize,
     /// Watch policy and list files and reload when they change.
     pub watch: bool,
+    /// The time zone of `time.hour` and `time.weekday`: an IANA name such
+    /// as `Europe/Berlin`, or `UTC`. Unset: the system's (`TZ`, then
+    /// `/etc/localtime`).
+    pub time_zone: Option<String>,
 }
 
 impl Default for ServeSection {
@@ -124,6 +128,7 @@ impl Default for ServeSection {
             tcp_idle_seconds: 10,
             max_connections: 1024,
             watch: true,
+            time_zone: None,
         }
     }
 }
@@ -449,7 +454,20 @@ impl Config {
             ));
         }
         self.client_networks()?;
+        self.time_zone()?;
         Ok(())
+    }
+
+    /// The time zone policies read the hour and weekday in.
+    pub fn time_zone(&self) -> Result<jiff::tz::TimeZone, ConfigError> {
+        match &self.serve.time_zone {
+            None => Ok(jiff::tz::TimeZone::system()),
+            Some(name) => jiff::tz::TimeZone::get(name).map_err(|e| {
+                ConfigError::Invalid(format!(
+                    "serve.time_zone `{name}` is not a time zone the tz database knows: {e}"
+                ))
+            }),
+        }
     }
 }
 
@@ -473,6 +491,19 @@ pub fn system_upstreams(own: &[SocketAddr]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_zone_names_are_checked() {
+        let mut config = Config::default();
+        config.serve.time_zone = Some("Europe/Berlin".into());
+        assert!(config.validate().is_ok());
+        config.serve.time_zone = Some("Mars/Olympus_Mons".into());
+        let error = config.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("serve.time_zone `Mars/Olympus_Mons`"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn empty_file_is_the_defaults() {

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use ward_lang::ast::VerdictKind;
@@ -792,17 +792,9 @@ fn set_question(bundle: &Bundle, facts: &mut Facts, name: &str, qtype: u16, mask
     }
 }
 
-/// `time.hour` and `time.weekday`, in UTC.
-// FIXME(#5): policies that mean the hospital's local hours need a
-// configured time zone; the host has none, so UTC is used and documented.
+/// `time.hour` and `time.weekday`, in the bundle's time zone.
 fn set_time(bundle: &Bundle, facts: &mut Facts) {
-    let seconds = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let days = seconds / 86_400;
-    let hour = i64::try_from((seconds % 86_400) / 3_600).unwrap_or(0);
-    // 1970-01-01 was a Thursday; the enum starts on Monday.
-    let weekday = u16::try_from((days + 3) % 7).unwrap_or(0);
+    let (hour, weekday) = local_hour_and_weekday(&bundle.time_zone, jiff::Timestamp::now());
     if let Some(id) = bundle.ids.hour {
         facts.values.insert(id, Value::Int(hour));
     }
@@ -810,5 +802,62 @@ fn set_time(bundle: &Bundle, facts: &mut Facts) {
         facts
             .values
             .insert(id, Value::Enum(EnumKind::Weekday, weekday));
+    }
+}
+
+/// The hour (0 to 23) and the weekday (0 for Monday) of an instant on the
+/// zone's wall clock.
+fn local_hour_and_weekday(zone: &jiff::tz::TimeZone, now: jiff::Timestamp) -> (i64, u16) {
+    let wall = zone.to_datetime(now);
+    let weekday = u16::try_from(wall.weekday().to_monday_zero_offset()).unwrap_or(0);
+    (i64::from(wall.hour()), weekday)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> jiff::Timestamp {
+        text.parse().unwrap()
+    }
+
+    /// Regression: `time.hour` and `time.weekday` were always UTC, so an
+    /// after-hours rule in a hospital east of Greenwich fired at the wrong
+    /// hours and, near midnight, on the wrong day.
+    #[test]
+    fn hour_and_weekday_are_read_on_the_configured_wall_clock() {
+        // Tuesday 2026-12-01, 23:30 UTC.
+        let now = at("2026-12-01T23:30:00Z");
+        assert_eq!(
+            local_hour_and_weekday(&jiff::tz::TimeZone::UTC, now),
+            (23, 1)
+        );
+        let berlin = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+        assert_eq!(
+            local_hour_and_weekday(&berlin, now),
+            (0, 2),
+            "Wednesday 00:30"
+        );
+        let chicago = jiff::tz::TimeZone::get("America/Chicago").unwrap();
+        assert_eq!(local_hour_and_weekday(&chicago, now), (17, 1));
+    }
+
+    #[test]
+    fn summer_time_moves_the_hour() {
+        let berlin = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+        // 07:00 UTC is 09:00 in summer (CEST) and 08:00 in winter (CET).
+        assert_eq!(
+            local_hour_and_weekday(&berlin, at("2026-07-06T07:00:00Z")).0,
+            9
+        );
+        assert_eq!(
+            local_hour_and_weekday(&berlin, at("2026-01-05T07:00:00Z")).0,
+            8
+        );
+        // Sunday is the last day of the week.
+        assert_eq!(
+            local_hour_and_weekday(&berlin, at("2026-07-05T12:00:00Z")).1,
+            6
+        );
     }
 }

@@ -91,10 +91,11 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         .chain(server.https_addrs.iter().map(|a| format!("{a} (https)")))
         .collect();
     output::err(&format!(
-        "ward serve: answering on {}; module {}; {} listed names; metrics {}\n",
+        "ward serve: answering on {}; module {}; {} listed names; time zone {}; metrics {}\n",
         listen.join(", "),
         &bundle.module.hash_hex()[..12],
         bundle.categories.len(),
+        bundle.time_zone.iana_name().unwrap_or("of a fixed offset"),
         server
             .metrics_addr
             .map_or_else(|| "off".to_owned(), |a| format!("http://{a}/metrics")),
