@@ -31,6 +31,7 @@ command -v dnsperf >/dev/null || need+=(dnsperf)
 command -v unbound >/dev/null || need+=(unbound)
 command -v openssl >/dev/null || need+=(openssl)
 command -v curl >/dev/null || need+=(curl)
+command -v python3 >/dev/null || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "error: missing ${need[*]} (install them, or run as root)" >&2
