@@ -405,6 +405,8 @@ struct Setup {
     upstreams: Vec<String>,
     upstream_timeout_ms: u64,
     serve: Vec<String>,
+    /// Extra lines of the `[upstream]` table.
+    upstream: Vec<String>,
     devices: Vec<(&'static str, &'static str)>,
     zones: Vec<(&'static str, &'static str)>,
     /// Raw TOML appended to the configuration.
@@ -426,6 +428,7 @@ impl Setup {
             upstreams: vec![upstream.to_string()],
             upstream_timeout_ms: 1000,
             serve: Vec::new(),
+            upstream: Vec::new(),
             devices: Vec::new(),
             zones: Vec::new(),
             extra: String::new(),
@@ -453,6 +456,10 @@ impl Setup {
             servers.join(", "),
             self.upstream_timeout_ms
         ));
+        for line in &self.upstream {
+            text.push_str(line);
+            text.push('\n');
+        }
         text.push_str(&format!("\n[block]\nttl = {BLOCK_TTL}\n"));
         text.push_str("\n[metrics]\nlisten = \"127.0.0.1:0\"\n");
         if !self.zones.is_empty() {
@@ -2051,6 +2058,68 @@ fn dns_over_tls_answers_and_blocks() {
         &[query(4, "www.example.", RecordType::A, None)],
     );
     assert!(refused.is_err(), "{refused:?}");
+}
+
+/// Ward forwarding over DNS over TLS: the front Ward's upstream is a second
+/// Ward that serves only DoT (in front of the plain test upstream), trusted
+/// through `upstream.tls_ca`. A certificate for another name, or one the
+/// front does not trust, is a failed upstream: SERVFAIL, never a plain
+/// fallback.
+#[test]
+fn forwards_to_a_dns_over_tls_upstream() {
+    let upstream = Upstream::start();
+    let mut back = Setup::new(upstream.addr);
+    let (cert, key) = self_signed("dot.upstream.test");
+    std::fs::write(back.path("cert.pem"), &cert).unwrap();
+    std::fs::write(back.path("key.pem"), key).unwrap();
+    back.serve.push("tls_listen = [\"127.0.0.1:0\"]".into());
+    back.serve.push("tls_cert = \"cert.pem\"".into());
+    back.serve.push("tls_key = \"key.pem\"".into());
+    let back = back.start();
+    let dot = back.server().tls_addrs[0];
+
+    let start_front = |name: &str, ca: &str| {
+        let mut front = Setup::new(dot);
+        front.upstreams = vec![format!("tls://{dot}#{name}")];
+        std::fs::write(front.path("ca.pem"), ca).unwrap();
+        front.upstream.push("tls_ca = \"ca.pem\"".into());
+        front.start()
+    };
+
+    let front = start_front("dot.upstream.test", &cert);
+    let reply = ask_udp(front.udp(), &query(1, "www.example.", RecordType::A, None));
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(
+        addresses(&reply),
+        vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10))]
+    );
+    // The listed name is blocked by the front; the back never sees it.
+    let before = upstream.queries();
+    let reply = ask_udp(
+        front.udp(),
+        &query(2, "malware.example.", RecordType::A, None),
+    );
+    assert_eq!(reply.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(upstream.queries(), before);
+    drop(front);
+
+    // The certificate names another server: no answer is trusted.
+    let wrong_name = start_front("other.upstream.test", &cert);
+    let reply = ask_udp(
+        wrong_name.udp(),
+        &query(3, "www.example.", RecordType::A, None),
+    );
+    assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
+    drop(wrong_name);
+
+    // A root the front does not hold: the same.
+    let (untrusted, _) = self_signed("dot.upstream.test");
+    let wrong_root = start_front("dot.upstream.test", &untrusted);
+    let reply = ask_udp(
+        wrong_root.udp(),
+        &query(4, "www.example.", RecordType::A, None),
+    );
+    assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
 }
 
 /// Regression: when `Server::start` failed after binding plain DNS (the TLS
