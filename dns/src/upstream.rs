@@ -195,7 +195,7 @@ impl Upstreams {
                     .tls
                     .connect(name.clone(), stream)
                     .await
-                    .map_err(|e| format!("TLS: {e}"))?;
+                    .map_err(|e| tls_failure(&e))?;
                 exchange(stream, id, &query).await
             }
         }
@@ -220,6 +220,34 @@ impl Upstreams {
                 return Ok(answer.to_vec());
             }
         }
+    }
+}
+
+/// What a failed TLS handshake with an upstream is logged as. A
+/// certificate marked as a CA (`basicConstraints CA:TRUE`, which `openssl
+/// req -x509` writes by default) is refused as a server's by webpki; that
+/// is the usual first mistake with an internal DNS-over-TLS server, so the
+/// message says what to do.
+fn tls_failure(error: &std::io::Error) -> String {
+    let ca_as_server = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|e| match e {
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => {
+                matches!(
+                    other.0.downcast_ref::<webpki::Error>(),
+                    Some(webpki::Error::CaUsedAsEndEntity)
+                )
+            }
+            _ => false,
+        });
+    if ca_as_server {
+        format!(
+            "TLS: {error}: the upstream presents a CA certificate as its own; give it a \
+             certificate issued by a CA (not marked CA:TRUE) and put that CA in upstream.tls_ca"
+        )
+    } else {
+        format!("TLS: {error}")
     }
 }
 
@@ -346,6 +374,35 @@ mod tests {
         assert!(parse_upstream("tls://192.0.2.1").is_err());
         assert!(parse_upstream("dns.example").is_err());
         assert!(parse_upstream("192.0.2.1#name").is_err());
+    }
+
+    #[test]
+    fn a_ca_certificate_as_the_servers_is_explained() {
+        let webpki_error = rustls::CertificateError::Other(rustls::OtherError(Arc::new(
+            webpki::Error::CaUsedAsEndEntity,
+        )));
+        let error = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(webpki_error),
+        );
+        let message = tls_failure(&error);
+        assert!(
+            message.starts_with("TLS: invalid peer certificate"),
+            "{message}"
+        );
+        assert!(
+            message.contains("put that CA in upstream.tls_ca"),
+            "{message}"
+        );
+
+        let other = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        assert_eq!(
+            tls_failure(&other),
+            "TLS: invalid peer certificate: UnknownIssuer"
+        );
     }
 
     /// Regression: the answer's question was compared as hickory's text

@@ -5,6 +5,8 @@
 #   dig (bind9-dnsutils)   answers, rcodes, flags, EDNS, the echoed question,
 #                          truncation and the retry over TCP
 #   kdig (knot-dnsutils)   the same over TCP, DNS over TLS and DNS over HTTPS
+#   unbound                the upstream, also over DNS over TLS to a second
+#                          ward serve (upstream = tls://...)
 #   dnsperf                a load run with zero lost queries, then a load run
 #                          during reloads (SIGHUP and a changed list) with
 #                          zero lost queries
@@ -103,8 +105,21 @@ dns_port=$(free_port)
 tls_port=$(free_port)
 https_port=$(free_port)
 metrics_port=$(free_port)
+up_tls_port=$(free_port)
+front_port=$(free_port)
+front_metrics_port=$(free_port)
 
-# The upstream: Unbound answering the test names from local data.
+# The upstream: Unbound answering the test names from local data, plain
+# and over DNS over TLS, as an internal resolver would be set up: a
+# certificate for upstream.test issued by the hospital's own CA, which
+# Ward trusts through upstream.tls_ca.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+  -keyout "$work/ca-key.pem" -out "$work/ca.pem" -days 2 -subj "/CN=Hospital test CA" >/dev/null 2>&1
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+  -keyout "$work/up-key.pem" -out "$work/up.csr" -subj /CN=upstream.test >/dev/null 2>&1
+printf 'subjectAltName=DNS:upstream.test\nbasicConstraints=critical,CA:FALSE\n' >"$work/up.ext"
+openssl x509 -req -in "$work/up.csr" -CA "$work/ca.pem" -CAkey "$work/ca-key.pem" \
+  -CAcreateserial -days 2 -extfile "$work/up.ext" -out "$work/up-cert.pem" >/dev/null 2>&1
 big_txt=""
 for i in $(seq 1 12); do
   big_txt+="  local-data: 'big.example.test. 300 IN TXT \"$(printf 'txt%02d-%0200d' "$i" 0)\"'"$'\n'
@@ -112,7 +127,11 @@ done
 cat >"$work/upstream.conf" <<EOF
 server:
   interface: 127.0.0.1
+  interface: 127.0.0.1@$up_tls_port
   port: $up_port
+  tls-port: $up_tls_port
+  tls-service-key: "$work/up-key.pem"
+  tls-service-pem: "$work/up-cert.pem"
   do-ip6: no
   do-daemonize: no
   chroot: ""
@@ -332,6 +351,42 @@ check "kdig: plain TCP" kdig_tcp
 check "kdig: DNS over TLS answers and blocks" kdig_tls
 check "kdig: DNS over TLS with another name fails verification" kdig_tls_wrong_name_refused_by_client
 check "kdig: DNS over HTTPS (POST and GET) answers and blocks" kdig_https
+# A second ward serve whose only upstream is Unbound over DNS over TLS.
+cat >"$work/front.toml" <<EOF
+[serve]
+listen = ["127.0.0.1:$front_port"]
+watch = false
+
+[policy]
+paths = ["$PWD/policies"]
+
+[lists]
+phishing = "phishing.txt"
+
+[upstream]
+servers = ["tls://127.0.0.1:$up_tls_port#upstream.test"]
+tls_ca = "ca.pem"
+
+[metrics]
+listen = "127.0.0.1:$front_metrics_port"
+EOF
+upstream_over_tls() {
+  "$ward" serve --config "$work/front.toml" >"$work/front.log" 2>&1 &
+  front_pid=$!
+  pids+=("$front_pid")
+  wait_for_line "$work/front.log" "answering on" 60 || return 1
+  out=$(dig @127.0.0.1 -p "$front_port" +time=3 +tries=1 www.example.test A)
+  echo "$out"
+  [ "$(status_of <<<"$out")" = NOERROR ] && grep -q $'\tA\t192.0.2.10$' <<<"$out" || return 1
+  out=$(dig @127.0.0.1 -p "$front_port" +time=3 +tries=1 blocked.example.test A)
+  [ "$(status_of <<<"$out")" = NXDOMAIN ] || { echo "$out"; return 1; }
+  curl -fsS "http://127.0.0.1:$front_metrics_port/metrics" | grep '^ward_dns_upstream_errors_total'
+  ! curl -fsS "http://127.0.0.1:$front_metrics_port/metrics" |
+    grep -Eq '^ward_dns_upstream_errors_total(\{[^}]*\})? [1-9]' || return 1
+  kill -TERM "$front_pid"
+  wait "$front_pid"
+}
+check "unbound: forwarding to a DNS-over-TLS upstream" upstream_over_tls
 check "python: garbage packets, then serving goes on" garbage_then_serving
 check "python: a compression loop in the question gets FORMERR" formerr_for_pointer_loop
 check "curl: Prometheus metrics" metrics_served
