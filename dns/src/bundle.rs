@@ -107,11 +107,15 @@ impl Bundle {
                 });
             }
             for path in files.paths() {
-                let text =
-                    read_text(&path, MAX_LIST_BYTES).map_err(|message| BundleError::List {
+                let bytes =
+                    read_bytes(&path, MAX_LIST_BYTES).map_err(|message| BundleError::List {
                         path: path.clone(),
                         message,
                     })?;
+                // Feeds carry the odd Latin-1 byte: such a line decodes with
+                // U+FFFD, which no name may hold, so it is skipped and
+                // counted like any bad line and the rest of the list loads.
+                let text = String::from_utf8_lossy(&bytes);
                 let report = categories
                     .load(category, ListKind::Block, &text, None)
                     .map_err(|e| BundleError::List {
@@ -355,13 +359,17 @@ fn load_inventory(
     Ok(())
 }
 
-/// Reads a text file from outside, with a size cap and a UTF-8 check.
-pub fn read_text(path: &Path, max: u64) -> Result<String, String> {
+/// Reads a file from outside, with a size cap.
+fn read_bytes(path: &Path, max: u64) -> Result<Vec<u8>, String> {
     let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
     if meta.len() > max {
         return Err(format!("{} bytes is over the {max}-byte limit", meta.len()));
     }
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    String::from_utf8(bytes)
+    std::fs::read(path).map_err(|e| e.to_string())
+}
+
+/// Reads a text file from outside, with a size cap and a UTF-8 check.
+pub fn read_text(path: &Path, max: u64) -> Result<String, String> {
+    String::from_utf8(read_bytes(path, max)?)
         .map_err(|e| format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
 }

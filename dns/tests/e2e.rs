@@ -926,6 +926,30 @@ fn list_entry_written_with_a_trailing_dot_still_matches() {
     assert_eq!(upstream.queries(), 0);
 }
 
+/// Regression: one byte that was not UTF-8 anywhere in a list refused the
+/// whole list, at start and at every reload, so a feed with one Latin-1
+/// line blocked nothing.
+#[test]
+fn a_list_line_that_is_not_utf8_is_skipped_and_the_rest_blocks() {
+    let upstream = Upstream::start();
+    let setup = Setup::new(upstream.addr);
+    std::fs::write(
+        setup.path("lists/malware.txt"),
+        b"malware.example\ncaf\xe9.example\nbanner.example\n",
+    )
+    .unwrap();
+    let ward = setup.start();
+    for qname in ["malware.example.", "banner.example."] {
+        let reply = ask_udp(ward.udp(), &query(1, qname, RecordType::A, None));
+        assert_eq!(
+            reply.metadata.response_code,
+            ResponseCode::NXDomain,
+            "{qname}"
+        );
+    }
+    assert_eq!(upstream.queries(), 0);
+}
+
 #[test]
 fn internationalised_names_match_in_punycode() {
     let (upstream, ward) = start_pair();

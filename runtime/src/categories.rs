@@ -174,13 +174,24 @@ impl LoadReport {
     fn bad_line(&mut self, line: usize, reason: impl Into<String>) {
         self.bad += 1;
         if self.bad_lines.len() < MAX_REPORTED_LINES {
-            self.bad_lines.push(BadLine {
-                line,
-                reason: reason.into(),
-            });
+            let mut reason: String = reason.into();
+            // A reason quotes its line, and a line from outside can be
+            // megabytes long: keep what a log line can carry.
+            if reason.len() > MAX_REASON_BYTES {
+                let mut end = MAX_REASON_BYTES;
+                while !reason.is_char_boundary(end) {
+                    end -= 1;
+                }
+                reason.truncate(end);
+                reason.push('…');
+            }
+            self.bad_lines.push(BadLine { line, reason });
         }
     }
 }
+
+/// The longest reason kept for a bad line, in bytes (then `…`).
+const MAX_REASON_BYTES: usize = 200;
 
 /// Errors that stop a list from loading at all.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -1065,6 +1076,38 @@ mod tests {
                 "lookup of `{name}`"
             );
         }
+    }
+
+    /// Regression: a bad line's reason quoted the whole line, so one
+    /// 10-megabyte line became a 10-megabyte warning.
+    #[test]
+    fn a_huge_bad_line_is_quoted_only_in_part() {
+        let huge = "é".repeat(5_000_000);
+        let (set, report) = set_with("ads", &format!("ads.example\n{huge}\n"));
+        check(&set, &[("ads.example", &["ads"])]);
+        assert_eq!(report.bad, 1);
+        let reason = &report.bad_lines[0].reason;
+        assert!(
+            reason.len() <= MAX_REASON_BYTES + '…'.len_utf8(),
+            "{}",
+            reason.len()
+        );
+        assert!(reason.ends_with("éé…"), "{reason}");
+    }
+
+    /// Text decoded lossily (a line with bytes that are not UTF-8) loads
+    /// its good lines and counts the undecodable one as bad.
+    #[test]
+    fn a_line_that_was_not_utf8_is_bad_and_the_rest_loads() {
+        let bytes = b"good.example\nbad\xffname.example\nother.example\n";
+        let text = String::from_utf8_lossy(bytes);
+        let (set, report) = set_with("ads", &text);
+        check(
+            &set,
+            &[("good.example", &["ads"]), ("other.example", &["ads"])],
+        );
+        assert_eq!((report.added, report.bad), (2, 1));
+        assert_eq!(report.bad_lines[0].line, 2);
     }
 
     #[test]
