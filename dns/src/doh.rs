@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
 use crate::gateway::{Gateway, Step};
-use crate::metrics::Transport;
+use crate::metrics::{Dropped, Transport};
 
 const PATH: &str = "/dns-query";
 const MESSAGE_TYPE: &str = "application/dns-message";
@@ -137,7 +137,15 @@ async fn answer(
     let reply = match gateway.begin(&query, peer.ip(), Transport::Https) {
         Step::Reply(reply) => reply,
         Step::Resolve(pending) => gateway.finish(*pending).await,
-        Step::Drop => return status(StatusCode::FORBIDDEN, "not answered\n"),
+        Step::Drop(Dropped::ClientRefused) => {
+            return status(StatusCode::FORBIDDEN, "not answered\n");
+        }
+        Step::Drop(Dropped::RateLimited) => {
+            return status(StatusCode::TOO_MANY_REQUESTS, "over the rate limit\n");
+        }
+        Step::Drop(Dropped::Malformed) => {
+            return status(StatusCode::BAD_REQUEST, "not a DNS query\n");
+        }
     };
     let mut response = Response::new(Full::new(Bytes::from(reply)));
     response

@@ -52,8 +52,8 @@ pub enum Step {
     Reply(Vec<u8>),
     /// Ask the upstreams (`Gateway::finish`), then send what it returns.
     Resolve(Box<Pending>),
-    /// Send nothing.
-    Drop,
+    /// Send nothing, for this reason (already counted).
+    Drop(Dropped),
 }
 
 /// An allowed query waiting for its upstream answer.
@@ -298,7 +298,7 @@ impl Gateway {
         self.metrics.query(transport);
         if !self.client_allowed(client) {
             self.metrics.dropped(Dropped::ClientRefused);
-            return Step::Drop;
+            return Step::Drop(Dropped::ClientRefused);
         }
         if transport == Transport::Udp
             && let Some(limiter) = &self.limiter
@@ -310,14 +310,14 @@ impl Gateway {
             let slip = limiter.slip.fetch_add(1, Ordering::Relaxed) % 2 == 0;
             return match wire::parse_query(packet) {
                 Ok(query) if slip => Step::Reply(query.truncated(self.edns_size)),
-                _ => Step::Drop,
+                _ => Step::Drop(Dropped::RateLimited),
             };
         }
         let query = match wire::parse_query(packet) {
             Ok(query) => query,
             Err(Reject::Drop) => {
                 self.metrics.dropped(Dropped::Malformed);
-                return Step::Drop;
+                return Step::Drop(Dropped::Malformed);
             }
             Err(Reject::Answer {
                 id,

@@ -21,7 +21,7 @@ use crate::bundle::ModuleBuilder;
 use crate::config::Config;
 use crate::gateway::{ConfigSource, Gateway, Step};
 use crate::log::DecisionLog;
-use crate::metrics::{Metrics, Transport};
+use crate::metrics::{Dropped, Metrics, Transport};
 use crate::upstream::Upstreams;
 
 /// How often a UDP thread looks up from its socket to see whether to stop.
@@ -396,7 +396,7 @@ fn udp_loop(
         let packet = buf.get(..len).unwrap_or_default();
         match gateway.begin(packet, peer.ip(), Transport::Udp) {
             Step::Reply(reply) => send_udp(socket, &reply, peer),
-            Step::Drop => {}
+            Step::Drop(_) => {}
             Step::Resolve(pending) => {
                 let socket = Arc::clone(socket);
                 let gateway = Arc::clone(gateway);
@@ -489,7 +489,11 @@ async fn serve_stream<S>(
         let reply = match gateway.begin(&buf, peer.ip(), transport) {
             Step::Reply(reply) => reply,
             Step::Resolve(pending) => gateway.finish(*pending).await,
-            Step::Drop => return,
+            // A framed message Ward does not answer (a response, a stub
+            // shorter than a header) is skipped: the framing still holds,
+            // and the queries after it are answered.
+            Step::Drop(Dropped::Malformed) => continue,
+            Step::Drop(Dropped::ClientRefused | Dropped::RateLimited) => return,
         };
         let Ok(len) = u16::try_from(reply.len()) else {
             return;

@@ -1629,7 +1629,7 @@ fn bad_packets_get_formerr_or_nothing_and_serving_goes_on() {
 }
 
 #[test]
-fn bad_packets_over_tcp_get_formerr_or_a_closed_connection() {
+fn bad_packets_over_tcp_get_formerr_or_nothing_and_the_connection_serves_on() {
     let (_upstream, ward) = start_pair();
     let good = query(0xBEEF, "www.example.", RecordType::A, None);
 
@@ -1637,28 +1637,27 @@ fn bad_packets_over_tcp_get_formerr_or_a_closed_connection() {
         let mut stream = tcp_connect(ward.tcp());
         tcp_send(&mut stream, &packet);
         match expect {
-            Expect::Nothing => {
-                assert_eq!(
-                    tcp_recv(&mut stream),
-                    None,
-                    "{what}: the connection stays open"
-                );
-            }
+            // Regression: a framed message that gets no answer (a
+            // response, a stub) closed the connection, losing the queries
+            // the client had sent after it. The framing still holds, so
+            // the message is skipped and the next query answered.
+            Expect::Nothing => {}
             Expect::Rcode(rcode, questions) => {
                 let reply = tcp_recv(&mut stream).unwrap_or_else(|| panic!("{what}: closed"));
                 let (_, flags, counts) = header(&reply);
                 assert_eq!(flags & 0x000F, rcode, "{what}");
                 assert_eq!(counts, [questions, 0, 0, 0], "{what}");
-                // The connection still serves.
-                tcp_send(&mut stream, &good);
-                let reply = Message::from_vec(&tcp_recv(&mut stream).unwrap()).unwrap();
-                assert_eq!(reply.metadata.id, 0xBEEF, "{what}");
-                assert_eq!(
-                    addresses(&reply),
-                    vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10))]
-                );
             }
         }
+        // The connection still serves, with nothing sent for the bad one.
+        tcp_send(&mut stream, &good);
+        let reply = tcp_recv(&mut stream).unwrap_or_else(|| panic!("{what}: closed"));
+        let reply = Message::from_vec(&reply).unwrap();
+        assert_eq!(reply.metadata.id, 0xBEEF, "{what}");
+        assert_eq!(
+            addresses(&reply),
+            vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10))]
+        );
     }
 
     // A length prefix promising more than comes, then a close.

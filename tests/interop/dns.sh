@@ -387,6 +387,21 @@ upstream_over_tls() {
   wait "$front_pid"
 }
 check "unbound: forwarding to a DNS-over-TLS upstream" upstream_over_tls
+# Regression: a malformed message from an allowed client got 403 Forbidden,
+# which reads as an access-control problem; it is a bad request.
+https_errors() {
+  code() { curl -sS -o /dev/null -w '%{http_code}' --cacert "$work/cert.pem" \
+    --resolve "ward.test:$https_port:127.0.0.1" "$@"; }
+  local base="https://ward.test:$https_port"
+  got=$(code "$base/dns-query?dns="); echo "empty GET: $got"; [ "$got" = 400 ] || return 1
+  got=$(code "$base/dns-query?dns=AAAA"); echo "short GET: $got"; [ "$got" = 400 ] || return 1
+  # A response (QR set) posted as a query.
+  printf '\x12\x34\x81\x80\x00\x00\x00\x00\x00\x00\x00\x00' >"$work/response.bin"
+  got=$(code -H 'content-type: application/dns-message' --data-binary @"$work/response.bin" \
+    "$base/dns-query"); echo "response POST: $got"; [ "$got" = 400 ] || return 1
+  got=$(code "$base/other"); echo "other path: $got"; [ "$got" = 404 ]
+}
+check "curl: DNS over HTTPS errors are 400 and 404" https_errors
 check "python: garbage packets, then serving goes on" garbage_then_serving
 check "python: a compression loop in the question gets FORMERR" formerr_for_pointer_loop
 check "curl: Prometheus metrics" metrics_served
