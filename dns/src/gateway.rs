@@ -345,6 +345,9 @@ impl Gateway {
         if query.qclass != wire::CLASS_IN {
             return Step::Reply(query.error(u16::from(wire::RCODE_REFUSED), self.edns_size));
         }
+        if let Some(rcode) = wire::meta_qtype_rcode(query.qtype) {
+            return Step::Reply(query.error(u16::from(rcode), self.edns_size));
+        }
 
         let bundle = self.bundle();
         let mut facts = bundle.device(client);

@@ -30,6 +30,21 @@ pub const RCODE_REFUSED: u8 = 5;
 /// BADVERS, an extended rcode: 16 = upper bits 1 in the OPT record.
 pub const RCODE_BADVERS: u16 = 16;
 
+/// The rcode for a question whose type is not data a resolver looks up,
+/// answered by Ward without asking anyone: OPT, TKEY and TSIG are records
+/// of a message, never a question's type (FORMERR); a zone transfer (AXFR,
+/// IXFR) is the authoritative server's to give, not a resolver's (REFUSED,
+/// as RFC 5936 4.2 has a server that will not transfer answer); MAILA and
+/// MAILB are obsolete (NOTIMP). `None` for every other type.
+pub fn meta_qtype_rcode(qtype: u16) -> Option<u8> {
+    match qtype {
+        41 | 249 | 250 => Some(RCODE_FORMERR),
+        251 | 252 => Some(RCODE_REFUSED),
+        253 | 254 => Some(RCODE_NOTIMP),
+        _ => None,
+    }
+}
+
 const FLAG_QR: u16 = 0x8000;
 const FLAG_AA: u16 = 0x0400;
 const FLAG_TC: u16 = 0x0200;

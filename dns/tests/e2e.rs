@@ -1410,6 +1410,45 @@ fn class_other_than_in_is_refused() {
     assert_eq!(upstream.queries(), 0);
 }
 
+/// Regression: questions for OPT, TKEY, TSIG, zone transfers and MAILA/B
+/// went upstream; the upstream's FORMERR became SERVFAIL, counted as an
+/// upstream error and logged as a warning each time, so any client could
+/// fill the log. Ward answers them itself, over UDP and TCP, for local
+/// zone names too.
+#[test]
+fn meta_query_types_are_answered_without_the_upstream() {
+    let upstream = Upstream::start();
+    let mut setup = Setup::new(upstream.addr);
+    setup.zones.push(("hospital.zone", HOSPITAL_ZONE));
+    let ward = setup.start();
+    let cases = [
+        (41, ResponseCode::FormErr),
+        (249, ResponseCode::FormErr),
+        (250, ResponseCode::FormErr),
+        (251, ResponseCode::Refused),
+        (252, ResponseCode::Refused),
+        (253, ResponseCode::NotImp),
+        (254, ResponseCode::NotImp),
+    ];
+    for (qtype, rcode) in cases {
+        for qname in ["www.example.", "hospital.test."] {
+            let packet = query(7, qname, RecordType::from(qtype), None);
+            let reply = ask_udp(ward.udp(), &packet);
+            assert_eq!(reply.metadata.response_code, rcode, "{qname} type {qtype}");
+            assert!(reply.answers.is_empty(), "{qname} type {qtype}");
+            let reply = ask_tcp(ward.tcp(), &packet);
+            assert_eq!(
+                reply.metadata.response_code, rcode,
+                "{qname} type {qtype} (TCP)"
+            );
+        }
+    }
+    assert_eq!(upstream.queries(), 0);
+    // ANY is still an ordinary question.
+    let reply = ask_udp(ward.udp(), &query(8, "www.example.", RecordType::ANY, None));
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+}
+
 #[test]
 fn tcp_queries_sent_together_are_answered_in_order() {
     let (_upstream, ward) = start_pair();
