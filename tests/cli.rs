@@ -314,3 +314,36 @@ test "a photon-counting CT may resolve partners" {
     let (_, stderr) = check(&["check"], dir.path(), 1);
     assert!(stderr.contains("no parent class `robots`"), "{stderr}");
 }
+
+/// Regression: `ward serve`'s log kept its colour codes when stderr was a
+/// file or a pipe, so log files and journals were full of `\x1b[33m`.
+#[test]
+fn serve_log_has_no_colour_codes_when_not_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("list.txt"), "good.example\nbad..name\n").unwrap();
+    // A port already taken: the bundle loads (and warns about the list's
+    // bad line), then serving cannot start.
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let listen = taken.local_addr().unwrap().to_string();
+    let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let output = ward(
+        &[
+            "serve",
+            "--policy",
+            policies.to_str().unwrap(),
+            "--list",
+            "malware=list.txt",
+            "--listen",
+            &listen,
+            "--upstream",
+            "127.0.0.1:9",
+            "--metrics",
+            "127.0.0.1:0",
+        ],
+        dir.path(),
+    );
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("list lines skipped"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+}

@@ -448,6 +448,31 @@ impl Config {
                 "serve.udp_threads must be 1 to 64".into(),
             ));
         }
+        // Zero would mean "serve nothing" or "wait for nothing"; a burst
+        // below the rate would cap a client below its rate. The serving
+        // code clamps them anyway, so this only makes the mistake heard.
+        if self.serve.rate_burst != 0 && self.serve.rate_burst < self.serve.rate_limit {
+            return Err(ConfigError::Invalid(format!(
+                "serve.rate_burst ({}) is below serve.rate_limit ({}): raise it, or leave it 0 \
+                 for a burst of rate_limit",
+                self.serve.rate_burst, self.serve.rate_limit
+            )));
+        }
+        if self.serve.max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "serve.max_connections must be at least 1".into(),
+            ));
+        }
+        if self.serve.tcp_idle_seconds == 0 {
+            return Err(ConfigError::Invalid(
+                "serve.tcp_idle_seconds must be at least 1".into(),
+            ));
+        }
+        if self.upstream.timeout_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "upstream.timeout_ms must be at least 1".into(),
+            ));
+        }
         if self.cache.min_ttl > self.cache.max_ttl {
             return Err(ConfigError::Invalid(
                 "cache.min_ttl is above cache.max_ttl".into(),
@@ -565,6 +590,31 @@ mod tests {
         std::fs::write(&file, "[policy]\npaths = [\"p\"]\n").unwrap();
         let config = Config::from_file(&file).unwrap();
         assert_eq!(config.policy.paths, vec![dir.path().join("p")]);
+    }
+
+    /// Regression: these were taken without a word and clamped.
+    #[test]
+    fn values_that_cannot_work_are_refused() {
+        for (text, needle) in [
+            (
+                "[serve]\nrate_limit = 5\nrate_burst = 1\n",
+                "rate_burst (1)",
+            ),
+            ("[serve]\nmax_connections = 0\n", "max_connections"),
+            ("[serve]\ntcp_idle_seconds = 0\n", "tcp_idle_seconds"),
+            ("[upstream]\ntimeout_ms = 0\n", "timeout_ms"),
+        ] {
+            let config = Config::from_toml(text).unwrap();
+            let error = config.validate().unwrap_err().to_string();
+            assert!(error.contains(needle), "{text}: {error}");
+        }
+        for fine in [
+            "[serve]\nrate_limit = 5\n",
+            "[serve]\nrate_limit = 5\nrate_burst = 5\n",
+            "[serve]\nrate_limit = 5\nrate_burst = 50\n",
+        ] {
+            Config::from_toml(fine).unwrap().validate().unwrap();
+        }
     }
 
     #[test]
