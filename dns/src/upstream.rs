@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::Message;
-use hickory_proto::rr::{RData, RecordType};
+use hickory_proto::rr::{RData, Record, RecordType};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
@@ -275,6 +275,54 @@ where
     }
 }
 
+/// The answer records on the chain from the question's `name`: its own
+/// records, the name its CNAME points to and that name's records, and so
+/// on, plus a DNAME owned by a parent of a name on the chain. The rest (a
+/// record for a name nobody asked about) is not passed on or cached: it
+/// is how a bad or spoofed upstream would slip an address past the
+/// policy. Returns the records kept, in their order, and the count dropped.
+fn on_the_chain(answers: Vec<Record>, name: &str) -> (Vec<Record>, usize) {
+    let mut on_chain = vec![false; answers.len()];
+    let mut owners = vec![name.to_owned()];
+    // Each pass adds at least one record or stops, so this ends.
+    loop {
+        let mut added = false;
+        for (record, kept) in answers.iter().zip(on_chain.iter_mut()) {
+            if *kept {
+                continue;
+            }
+            let owner = wire::name_from_labels(record.name.iter());
+            let belongs = if record.record_type() == RecordType::DNAME {
+                let suffix = format!(".{owner}");
+                owners.iter().any(|o| o.ends_with(&suffix))
+            } else {
+                owners.contains(&owner)
+            };
+            if !belongs {
+                continue;
+            }
+            if let RData::CNAME(target) = &record.data {
+                let target = wire::name_from_labels(target.0.iter());
+                if !owners.contains(&target) {
+                    owners.push(target);
+                }
+            }
+            *kept = true;
+            added = true;
+        }
+        if !added {
+            break;
+        }
+    }
+    let dropped = on_chain.iter().filter(|kept| !**kept).count();
+    let chain = answers
+        .into_iter()
+        .zip(on_chain)
+        .filter_map(|(record, kept)| kept.then_some(record))
+        .collect();
+    (chain, dropped)
+}
+
 /// Reads an upstream answer into a cache entry: checks it answers the
 /// question, drops OPT and signatures, caps TTLs, notes CNAME targets and
 /// addresses. NOERROR and NXDOMAIN are taken; other rcodes are failures.
@@ -306,6 +354,16 @@ pub fn entry_from_answer(
     message.edns = None;
     message.signature = None;
     message.metadata.id = 0;
+    let answers = std::mem::take(&mut message.answers);
+    let (chain, dropped) = on_the_chain(answers, name);
+    if dropped > 0 {
+        tracing::debug!(
+            name,
+            dropped,
+            "answer records off the question's chain dropped"
+        );
+    }
+    message.answers = chain;
     let negative = rcode == wire::RCODE_NXDOMAIN
         || !message
             .answers
@@ -403,6 +461,91 @@ mod tests {
             tls_failure(&other),
             "TLS: invalid peer certificate: UnknownIssuer"
         );
+    }
+
+    /// Regression: an upstream's answer was passed on whole, so a record
+    /// for a name nobody asked about (an address a spoofer or a broken
+    /// upstream adds) reached the client and the cache.
+    #[test]
+    fn only_records_on_the_questions_chain_are_kept() {
+        use hickory_proto::op::{MessageType, OpCode, Query};
+        use hickory_proto::rr::Name;
+        use hickory_proto::rr::rdata::{A, CNAME, NULL};
+        use hickory_proto::serialize::binary::BinEncodable;
+
+        let n = |text: &str| Name::from_ascii(text).unwrap();
+        let mut message = Message::new(7, MessageType::Response, OpCode::Query);
+        message.add_query(Query::query(n("www.Example.com."), RecordType::A));
+        for record in [
+            // Out of order: the target's address before the CNAME.
+            Record::from_rdata(n("cdn.example.net."), 60, RData::A(A::new(192, 0, 2, 2))),
+            Record::from_rdata(n("bank.example."), 60, RData::A(A::new(203, 0, 113, 6))),
+            Record::from_rdata(
+                n("www.example.com."),
+                60,
+                RData::CNAME(CNAME(n("edge.cdn.example.net."))),
+            ),
+            Record::from_rdata(
+                n("cdn.example.net."),
+                60,
+                // hickory has no DNAME type: its rdata, the target name.
+                RData::Unknown {
+                    code: RecordType::DNAME,
+                    rdata: NULL::with(n("cdn.provider.test.").to_bytes().unwrap()),
+                },
+            ),
+            Record::from_rdata(
+                n("edge.cdn.example.net."),
+                60,
+                RData::CNAME(CNAME(n("edge.cdn.provider.test."))),
+            ),
+            Record::from_rdata(
+                n("EDGE.cdn.provider.test."),
+                60,
+                RData::A(A::new(192, 0, 2, 1)),
+            ),
+        ] {
+            message.add_answer(record);
+        }
+        let bytes = message.to_vec().unwrap();
+        let entry =
+            entry_from_answer(&bytes, "www.example.com", 1, 1, &CacheSection::default()).unwrap();
+        assert_eq!(
+            entry.answers,
+            vec![IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1))]
+        );
+        assert_eq!(
+            entry.cnames,
+            vec![
+                "edge.cdn.example.net".to_owned(),
+                "edge.cdn.provider.test".to_owned()
+            ]
+        );
+        let passed_on = Message::from_vec(&entry.wire).unwrap();
+        let owners: Vec<String> = passed_on
+            .answers
+            .iter()
+            .map(|r| r.name.to_ascii())
+            .collect();
+        assert_eq!(
+            owners,
+            [
+                "www.example.com.",
+                "cdn.example.net.",
+                "edge.cdn.example.net.",
+                "EDGE.cdn.provider.test."
+            ]
+        );
+    }
+
+    #[test]
+    fn only_responses_are_taken_as_answers() {
+        let mut packet = vec![0x12, 0x34, 0x81, 0x80, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(wire::response_header(&packet), Some((0x1234, 0x8180)));
+        // QR clear: a query, perhaps ours reflected back.
+        packet[2] = 0x01;
+        assert_eq!(wire::response_header(&packet), None);
+        assert_eq!(wire::response_header(&packet[..11]), None);
     }
 
     /// Regression: the answer's question was compared as hickory's text

@@ -581,11 +581,15 @@ pub fn upstream_query(id: u16, name: &str, qtype: u16, qclass: u16, ours: u16) -
     Some(w.buf)
 }
 
-/// A response's id, flags and rcode.
+/// A response's id and flags; `None` for what is not a response (shorter
+/// than a header, or QR clear: a query, perhaps our own reflected back).
 pub fn response_header(message: &[u8]) -> Option<(u16, u16)> {
+    if message.len() < HEADER_LEN {
+        return None;
+    }
     let id = u16::from_be_bytes([*message.first()?, *message.get(1)?]);
     let flags = u16::from_be_bytes([*message.get(2)?, *message.get(3)?]);
-    Some((id, flags))
+    (flags & FLAG_QR != 0).then_some((id, flags))
 }
 
 pub fn is_truncated(flags: u16) -> bool {
