@@ -4,9 +4,10 @@
 //! that question is taken. Upstreams are tried in order until one answers
 //! with NOERROR or NXDOMAIN; when none does, the client gets SERVFAIL.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::Message;
@@ -82,7 +83,17 @@ pub struct Upstreams {
     timeout: Duration,
     tls: tokio_rustls::TlsConnector,
     edns_size: u16,
+    /// Open DNS-over-TLS connections not in use, by upstream address. A
+    /// query takes one, or opens one, and puts it back after its answer,
+    /// so that a cache miss costs a round trip rather than TCP and TLS
+    /// handshakes as well (RFC 7858 3.4 asks clients to reuse).
+    idle: Mutex<HashMap<SocketAddr, Vec<TlsStream>>>,
 }
+
+type TlsStream = tokio_rustls::client::TlsStream<TcpStream>;
+
+/// Idle DNS-over-TLS connections kept per upstream; more are closed.
+const MAX_IDLE_PER_UPSTREAM: usize = 16;
 
 impl std::fmt::Debug for Upstreams {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -130,7 +141,21 @@ impl Upstreams {
             timeout,
             tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
             edns_size,
+            idle: Mutex::new(HashMap::new()),
         })
+    }
+
+    fn take_idle(&self, addr: SocketAddr) -> Option<TlsStream> {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        idle.get_mut(&addr)?.pop()
+    }
+
+    fn keep_idle(&self, addr: SocketAddr, stream: TlsStream) {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let kept = idle.entry(addr).or_default();
+        if kept.len() < MAX_IDLE_PER_UPSTREAM {
+            kept.push(stream);
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -183,20 +208,33 @@ impl Upstreams {
                 let truncated = wire::response_header(&answer)
                     .is_some_and(|(_, flags)| wire::is_truncated(flags));
                 if truncated {
-                    let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-                    exchange(stream, id, &query).await
+                    let mut stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+                    exchange(&mut stream, id, &query).await
                 } else {
                     Ok(answer)
                 }
             }
             Upstream::Tls { addr, name } => {
-                let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-                let stream = self
+                // A kept connection may have been closed by the server
+                // since (idle timeout): it gets half the time, and on
+                // failure a new connection is opened.
+                if let Some(mut stream) = self.take_idle(*addr) {
+                    let reused =
+                        tokio::time::timeout(self.timeout / 2, exchange(&mut stream, id, &query));
+                    if let Ok(Ok(answer)) = reused.await {
+                        self.keep_idle(*addr, stream);
+                        return Ok(answer);
+                    }
+                }
+                let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+                let mut stream = self
                     .tls
-                    .connect(name.clone(), stream)
+                    .connect(name.clone(), tcp)
                     .await
                     .map_err(|e| tls_failure(&e))?;
-                exchange(stream, id, &query).await
+                let answer = exchange(&mut stream, id, &query).await?;
+                self.keep_idle(*addr, stream);
+                Ok(answer)
             }
         }
     }
@@ -253,7 +291,7 @@ fn tls_failure(error: &std::io::Error) -> String {
 
 /// One query and its answer over a stream, with the two-byte length
 /// framing of RFC 1035 4.2.2.
-async fn exchange<S>(mut stream: S, id: u16, query: &[u8]) -> Result<Vec<u8>, String>
+async fn exchange<S>(stream: &mut S, id: u16, query: &[u8]) -> Result<Vec<u8>, String>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {

@@ -2153,24 +2153,45 @@ fn forwards_to_a_dns_over_tls_upstream() {
     back.serve.push("tls_listen = [\"127.0.0.1:0\"]".into());
     back.serve.push("tls_cert = \"cert.pem\"".into());
     back.serve.push("tls_key = \"key.pem\"".into());
+    back.serve.push("tcp_idle_seconds = 1".into());
     let back = back.start();
     let dot = back.server().tls_addrs[0];
 
-    let start_front = |name: &str, ca: &str| {
-        let mut front = Setup::new(dot);
-        front.upstreams = vec![format!("tls://{dot}#{name}")];
+    // Through a proxy that counts the connections made to the back.
+    let (proxy, connections) = counting_proxy(dot);
+    let start_front = |name: &str, ca: &str, to: SocketAddr| {
+        let mut front = Setup::new(to);
+        front.upstreams = vec![format!("tls://{to}#{name}")];
         std::fs::write(front.path("ca.pem"), ca).unwrap();
         front.upstream.push("tls_ca = \"ca.pem\"".into());
         front.start()
     };
-
-    let front = start_front("dot.upstream.test", &cert);
+    let front = start_front("dot.upstream.test", &cert, proxy);
     let reply = ask_udp(front.udp(), &query(1, "www.example.", RecordType::A, None));
     assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
     assert_eq!(
         addresses(&reply),
         vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10))]
     );
+    // Questions one after another share one connection (RFC 7858 3.4).
+    for (id, qname) in [(5, "www.example."), (6, "huge.example.")] {
+        let reply = ask_tcp(front.tcp(), &query(id, qname, RecordType::TXT, None));
+        assert_eq!(
+            reply.metadata.response_code,
+            ResponseCode::NoError,
+            "{qname}"
+        );
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+    // The back closes idle connections after a second: the kept one is
+    // found closed, and a new one answers.
+    std::thread::sleep(Duration::from_millis(1500));
+    let reply = ask_udp(front.udp(), &query(7, "later.example.", RecordType::A, None));
+    assert_eq!(
+        addresses(&reply),
+        vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 75))]
+    );
+    assert_eq!(connections.load(Ordering::SeqCst), 2);
     // The listed name is blocked by the front; the back never sees it.
     let before = upstream.queries();
     let reply = ask_udp(
@@ -2182,7 +2203,7 @@ fn forwards_to_a_dns_over_tls_upstream() {
     drop(front);
 
     // The certificate names another server: no answer is trusted.
-    let wrong_name = start_front("other.upstream.test", &cert);
+    let wrong_name = start_front("other.upstream.test", &cert, dot);
     let reply = ask_udp(
         wrong_name.udp(),
         &query(3, "www.example.", RecordType::A, None),
@@ -2192,12 +2213,36 @@ fn forwards_to_a_dns_over_tls_upstream() {
 
     // A root the front does not hold: the same.
     let (untrusted, _) = self_signed("dot.upstream.test");
-    let wrong_root = start_front("dot.upstream.test", &untrusted);
+    let wrong_root = start_front("dot.upstream.test", &untrusted, dot);
     let reply = ask_udp(
         wrong_root.udp(),
         &query(4, "www.example.", RecordType::A, None),
     );
     assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
+}
+
+/// A TCP proxy to `to` on a free loopback port, counting the connections
+/// it is asked for.
+fn counting_proxy(to: SocketAddr) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&count);
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            counted.fetch_add(1, Ordering::SeqCst);
+            let Ok(server) = TcpStream::connect(to) else {
+                return;
+            };
+            let (mut c_read, mut s_write) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut s_read, mut c_write) = (server, client);
+            std::thread::spawn(move || std::io::copy(&mut c_read, &mut s_write));
+            std::thread::spawn(move || std::io::copy(&mut s_read, &mut c_write));
+        }
+    });
+    (addr, count)
 }
 
 /// Regression: when `Server::start` failed after binding plain DNS (the TLS
