@@ -2186,7 +2186,10 @@ fn forwards_to_a_dns_over_tls_upstream() {
     // The back closes idle connections after a second: the kept one is
     // found closed, and a new one answers.
     std::thread::sleep(Duration::from_millis(1500));
-    let reply = ask_udp(front.udp(), &query(7, "later.example.", RecordType::A, None));
+    let reply = ask_udp(
+        front.udp(),
+        &query(7, "later.example.", RecordType::A, None),
+    );
     assert_eq!(
         addresses(&reply),
         vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 75))]
