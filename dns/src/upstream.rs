@@ -318,8 +318,9 @@ where
 /// on, plus a DNAME owned by a parent of a name on the chain. The rest (a
 /// record for a name nobody asked about) is not passed on or cached: it
 /// is how a bad or spoofed upstream would slip an address past the
-/// policy. Returns the records kept, in their order, and the count dropped.
-fn on_the_chain(answers: Vec<Record>, name: &str) -> (Vec<Record>, usize) {
+/// policy. Returns the records kept, in their order, and the count
+/// dropped; a CNAME chain that loops is an error, as no answer ends it.
+fn on_the_chain(answers: Vec<Record>, name: &str) -> Result<(Vec<Record>, usize), String> {
     let mut on_chain = vec![false; answers.len()];
     let mut owners = vec![name.to_owned()];
     // Each pass adds at least one record or stops, so this ends.
@@ -341,9 +342,11 @@ fn on_the_chain(answers: Vec<Record>, name: &str) -> (Vec<Record>, usize) {
             }
             if let RData::CNAME(target) = &record.data {
                 let target = wire::name_from_labels(target.0.iter());
-                if !owners.contains(&target) {
-                    owners.push(target);
+                // A target already on the chain closes a loop.
+                if owners.contains(&target) {
+                    return Err(format!("CNAME loop at `{target}`"));
                 }
+                owners.push(target);
             }
             *kept = true;
             added = true;
@@ -358,7 +361,7 @@ fn on_the_chain(answers: Vec<Record>, name: &str) -> (Vec<Record>, usize) {
         .zip(on_chain)
         .filter_map(|(record, kept)| kept.then_some(record))
         .collect();
-    (chain, dropped)
+    Ok((chain, dropped))
 }
 
 /// Reads an upstream answer into a cache entry: checks it answers the
@@ -393,7 +396,7 @@ pub fn entry_from_answer(
     message.signature = None;
     message.metadata.id = 0;
     let answers = std::mem::take(&mut message.answers);
-    let (chain, dropped) = on_the_chain(answers, name);
+    let (chain, dropped) = on_the_chain(answers, name)?;
     if dropped > 0 {
         tracing::debug!(
             name,
@@ -574,6 +577,33 @@ mod tests {
                 "EDGE.cdn.provider.test."
             ]
         );
+    }
+
+    /// Regression: an upstream's CNAME loop (a -> b -> a) was passed on as
+    /// NOERROR; it is a failed upstream (SERVFAIL unless another answers).
+    #[test]
+    fn a_cname_loop_is_a_failed_answer() {
+        use hickory_proto::op::{MessageType, OpCode, Query};
+        use hickory_proto::rr::Name;
+        use hickory_proto::rr::rdata::CNAME;
+
+        let n = |text: &str| Name::from_ascii(text).unwrap();
+        let mut message = Message::new(7, MessageType::Response, OpCode::Query);
+        message.add_query(Query::query(n("a.example."), RecordType::A));
+        message.add_answer(Record::from_rdata(
+            n("a.example."),
+            60,
+            RData::CNAME(CNAME(n("b.example."))),
+        ));
+        message.add_answer(Record::from_rdata(
+            n("b.example."),
+            60,
+            RData::CNAME(CNAME(n("A.example."))),
+        ));
+        let bytes = message.to_vec().unwrap();
+        let error =
+            entry_from_answer(&bytes, "a.example", 1, 1, &CacheSection::default()).unwrap_err();
+        assert_eq!(error, "CNAME loop at `a.example`");
     }
 
     #[test]
