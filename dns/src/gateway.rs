@@ -124,6 +124,57 @@ fn rcode_name(rcode: u8) -> &'static str {
     }
 }
 
+/// What a reload changes besides the bundle: which clients are answered,
+/// at what rate, where allowed questions go and the TTL of blocks. Built
+/// whole from the configuration and swapped in beside the bundle; the
+/// rate limiter's buckets and the kept upstream connections start afresh.
+#[derive(Debug)]
+pub struct Settings {
+    clients: Vec<IpNet>,
+    limiter: Option<RateLimiter>,
+    upstreams: Upstreams,
+    block_ttl: u32,
+}
+
+impl Settings {
+    pub fn from_config(config: &Config) -> Result<Settings, String> {
+        let clients = config.client_networks().map_err(|e| e.to_string())?;
+        let limiter = (config.serve.rate_limit > 0).then(|| RateLimiter {
+            rate: f64::from(config.serve.rate_limit),
+            burst: f64::from(config.serve.rate_burst.max(config.serve.rate_limit)),
+            buckets: Mutex::new(HashMap::new()),
+            slip: AtomicU64::new(0),
+        });
+        let mut upstream_specs = config.upstream.servers.clone();
+        if upstream_specs.is_empty() {
+            upstream_specs = crate::config::system_upstreams(&config.serve.listen);
+            if upstream_specs.is_empty() {
+                tracing::warn!(
+                    "no upstream configured and none in /etc/resolv.conf: names outside the \
+                     local zones get SERVFAIL"
+                );
+            }
+        }
+        let upstreams = Upstreams::new(
+            &upstream_specs,
+            config.upstream_timeout(),
+            config.upstream.tls_ca.as_deref(),
+            config.serve.edns_udp_size,
+        )?;
+        Ok(Settings {
+            clients,
+            limiter,
+            upstreams,
+            block_ttl: config.block.ttl,
+        })
+    }
+
+    fn client_allowed(&self, client: IpAddr) -> bool {
+        let client = client.to_canonical();
+        self.clients.iter().any(|net| net.contains(client))
+    }
+}
+
 /// A token bucket per client.
 #[derive(Debug)]
 struct RateLimiter {
@@ -195,12 +246,9 @@ pub struct Gateway {
     host: Arc<Host>,
     bundle: ArcSwap<Bundle>,
     cache: Cache,
-    upstreams: Upstreams,
+    settings: ArcSwap<Settings>,
     pub metrics: Arc<Metrics>,
     log: Option<DecisionLog>,
-    clients: Vec<IpNet>,
-    limiter: Option<RateLimiter>,
-    block_ttl: u32,
     pub edns_size: u16,
     limits: CacheSection,
     inflight: Mutex<HashMap<(String, u16, u16), Vec<Waiter>>>,
@@ -211,7 +259,7 @@ pub struct Gateway {
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gateway")
-            .field("upstreams", &self.upstreams)
+            .field("upstreams", &self.settings.load().upstreams)
             .finish_non_exhaustive()
     }
 }
@@ -222,30 +270,18 @@ impl Gateway {
         config: &Config,
         source: ConfigSource,
         builder: Arc<ModuleBuilder>,
-        upstreams: Upstreams,
+        settings: Settings,
         log: Option<DecisionLog>,
         metrics: Arc<Metrics>,
     ) -> Result<Gateway, BundleError> {
         let bundle = Bundle::load(&host, config, &*builder)?;
-        let clients = config
-            .client_networks()
-            .map_err(|e| BundleError::Policy(e.to_string()))?;
-        let limiter = (config.serve.rate_limit > 0).then(|| RateLimiter {
-            rate: f64::from(config.serve.rate_limit),
-            burst: f64::from(config.serve.rate_burst.max(config.serve.rate_limit)),
-            buckets: Mutex::new(HashMap::new()),
-            slip: AtomicU64::new(0),
-        });
         Ok(Gateway {
             host,
             bundle: ArcSwap::from_pointee(bundle),
             cache: Cache::new(config.cache.max_entries),
-            upstreams,
+            settings: ArcSwap::from_pointee(settings),
             metrics,
             log,
-            clients,
-            limiter,
-            block_ttl: config.block.ttl,
             edns_size: config.serve.edns_udp_size,
             limits: config.cache.clone(),
             inflight: Mutex::new(HashMap::new()),
@@ -263,11 +299,15 @@ impl Gateway {
     /// on any error the old bundle keeps serving.
     pub fn reload(&self) -> Result<(), String> {
         let result = self.source.read().and_then(|config| {
-            Bundle::load(&self.host, &config, &*self.builder).map_err(|e| e.to_string())
+            let settings = Settings::from_config(&config)?;
+            let bundle =
+                Bundle::load(&self.host, &config, &*self.builder).map_err(|e| e.to_string())?;
+            Ok((bundle, settings))
         });
         match result {
-            Ok(bundle) => {
+            Ok((bundle, settings)) => {
                 let module = bundle.module.hash_hex();
+                self.settings.store(Arc::new(settings));
                 self.bundle.store(Arc::new(bundle));
                 self.metrics.reload(true);
                 tracing::info!(module, "reloaded: the new bundle is serving");
@@ -287,21 +327,17 @@ impl Gateway {
         }
     }
 
-    fn client_allowed(&self, client: IpAddr) -> bool {
-        let client = client.to_canonical();
-        self.clients.iter().any(|net| net.contains(client))
-    }
-
     /// First half of a query: everything that needs no upstream.
     pub fn begin(&self, packet: &[u8], client: IpAddr, transport: Transport) -> Step {
         let start = Instant::now();
         self.metrics.query(transport);
-        if !self.client_allowed(client) {
+        let settings = self.settings.load();
+        if !settings.client_allowed(client) {
             self.metrics.dropped(Dropped::ClientRefused);
             return Step::Drop(Dropped::ClientRefused);
         }
         if transport == Transport::Udp
-            && let Some(limiter) = &self.limiter
+            && let Some(limiter) = &settings.limiter
             && !limiter.allow(client.to_canonical(), start)
         {
             self.metrics.dropped(Dropped::RateLimited);
@@ -357,7 +393,7 @@ impl Gateway {
         let question = self.decide(&bundle, &facts);
         if question.blocks() {
             let how = question.block_answer();
-            let reply = wire::block_answer(&query, how, self.block_ttl, self.edns_size);
+            let reply = wire::block_answer(&query, how, settings.block_ttl, self.edns_size);
             self.record(&Outcome {
                 query: &query,
                 client,
@@ -390,7 +426,7 @@ impl Gateway {
             );
             let (reply, response) = if decided.blocks() {
                 let how = decided.block_answer();
-                let reply = wire::block_answer(&query, how, self.block_ttl, self.edns_size);
+                let reply = wire::block_answer(&query, how, settings.block_ttl, self.edns_size);
                 (reply, block_name(how))
             } else {
                 let rcode = zone.message.get(3).map_or(0, |b| b & 0x0F);
@@ -506,7 +542,9 @@ impl Gateway {
         if let Some(rx) = waiter {
             return rx.await.ok().flatten();
         }
-        let result = self
+        // The upstreams of now: a reload may change them while this waits.
+        let settings = self.settings.load_full();
+        let result = settings
             .upstreams
             .resolve(&query.name, query.qtype, query.qclass, &self.limits)
             .await;
@@ -561,7 +599,8 @@ impl Gateway {
         );
         if decided.blocks() {
             let how = decided.block_answer();
-            let reply = wire::block_answer(query, how, self.block_ttl, self.edns_size);
+            let block_ttl = self.settings.load().block_ttl;
+            let reply = wire::block_answer(query, how, block_ttl, self.edns_size);
             self.record(&Outcome {
                 query,
                 client,

@@ -19,10 +19,9 @@ use ward_runtime::host::config::HostConfig;
 
 use crate::bundle::ModuleBuilder;
 use crate::config::Config;
-use crate::gateway::{ConfigSource, Gateway, Step};
+use crate::gateway::{ConfigSource, Gateway, Settings, Step};
 use crate::log::DecisionLog;
 use crate::metrics::{Dropped, Metrics, Transport};
-use crate::upstream::Upstreams;
 
 /// How often a UDP thread looks up from its socket to see whether to stop.
 const UDP_POLL: Duration = Duration::from_millis(200);
@@ -84,23 +83,7 @@ impl Server {
             .map_err(|e| ServeError::Config(e.to_string()))?;
         let host =
             Host::new(HostConfig::default()).map_err(|e| ServeError::Runtime(e.to_string()))?;
-        let mut upstream_specs = config.upstream.servers.clone();
-        if upstream_specs.is_empty() {
-            upstream_specs = crate::config::system_upstreams(&config.serve.listen);
-            if upstream_specs.is_empty() {
-                tracing::warn!(
-                    "no upstream configured and none in /etc/resolv.conf: names outside the \
-                     local zones get SERVFAIL"
-                );
-            }
-        }
-        let upstreams = Upstreams::new(
-            &upstream_specs,
-            config.upstream_timeout(),
-            config.upstream.tls_ca.as_deref(),
-            config.serve.edns_udp_size,
-        )
-        .map_err(ServeError::Config)?;
+        let settings = Settings::from_config(config).map_err(ServeError::Config)?;
         let log = DecisionLog::open(&config.log).map_err(|e| ServeError::Config(e.to_string()))?;
         let metrics = Arc::new(Metrics::new());
         let gateway = Arc::new(Gateway::new(
@@ -108,7 +91,7 @@ impl Server {
             config,
             source.clone(),
             builder,
-            upstreams,
+            settings,
             log,
             metrics,
         )?);

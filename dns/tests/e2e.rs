@@ -2224,6 +2224,46 @@ fn forwards_to_a_dns_over_tls_upstream() {
     assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
 }
 
+/// Regression: a reload built a new bundle but kept the upstreams, the
+/// client networks, the rate limit and the block TTL of the start, and
+/// still counted "ok": an operator who swapped the upstream or narrowed
+/// `allow_clients` was told it had taken.
+#[test]
+fn reload_takes_new_upstreams_client_networks_and_block_ttl() {
+    let first = Upstream::start();
+    let second = Upstream::start();
+    let ward = Setup::new(first.addr).start();
+    let reply = ask_udp(ward.udp(), &query(1, "www.example.", RecordType::A, None));
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+    assert_eq!((first.queries(), second.queries()), (1, 0));
+
+    let config_path = ward.setup.path("ward.toml");
+    let text = std::fs::read_to_string(&config_path)
+        .unwrap()
+        .replace(&first.addr.to_string(), &second.addr.to_string())
+        .replace(&format!("ttl = {BLOCK_TTL}"), "ttl = 7");
+    std::fs::write(&config_path, &text).unwrap();
+    ward.server().gateway().reload().unwrap();
+    let reply = ask_udp(ward.udp(), &query(2, "later.example.", RecordType::A, None));
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+    assert_eq!((first.queries(), second.queries()), (1, 1));
+    let reply = ask_udp(
+        ward.udp(),
+        &query(3, "malware.example.", RecordType::A, None),
+    );
+    assert_eq!(only_soa(&reply).0.ttl, 7);
+
+    // Loopback is no longer a client network: nothing is answered.
+    let narrowed = text.replace("[serve]\n", "[serve]\nallow_clients = [\"10.0.0.0/8\"]\n");
+    std::fs::write(&config_path, narrowed).unwrap();
+    ward.server().gateway().reload().unwrap();
+    let socket = udp_client(Ipv4Addr::LOCALHOST);
+    socket
+        .send_to(&query(4, "www.example.", RecordType::A, None), ward.udp())
+        .unwrap();
+    assert_eq!(recv(&socket, Duration::from_millis(300)), None);
+}
+
 /// A TCP proxy to `to` on a free loopback port, counting the connections
 /// it is asked for.
 fn counting_proxy(to: SocketAddr) -> (SocketAddr, Arc<AtomicUsize>) {
