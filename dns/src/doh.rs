@@ -5,14 +5,18 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
@@ -56,27 +60,142 @@ pub async fn accept_loop(
                 Ok(Ok(stream)) => stream,
                 _ => return,
             };
+            let activity = Arc::new(Activity::new());
+            let stream = Watched {
+                inner: stream,
+                activity: Arc::clone(&activity),
+            };
+            let in_service = Arc::clone(&activity);
             let service = hyper::service::service_fn(move |request| {
                 let gateway = Arc::clone(&gateway);
-                async move { Ok::<_, Infallible>(answer(&gateway, peer, request).await) }
+                let activity = Arc::clone(&in_service);
+                async move {
+                    activity.in_flight.fetch_add(1, Ordering::Relaxed);
+                    let response = answer(&gateway, peer, request).await;
+                    activity.in_flight.fetch_sub(1, Ordering::Relaxed);
+                    activity.touch();
+                    Ok::<_, Infallible>(response)
+                }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             let connection = builder.serve_connection(TokioIo::new(stream), service);
-            tokio::select! {
-                result = tokio::time::timeout(idle * 6, connection) => {
-                    if let Ok(Err(error)) = result {
-                        tracing::debug!(%error, %peer, "DNS over HTTPS connection");
+            tokio::pin!(connection);
+            // A connection with no bytes moving and no request in hand for
+            // `idle` is closed (HTTP/2 with GOAWAY), as idle TCP and TLS
+            // connections are: otherwise a few idle clients would hold
+            // every `max_connections` slot.
+            let mut tick = tokio::time::interval((idle / 4).max(Duration::from_millis(100)));
+            loop {
+                tokio::select! {
+                    result = connection.as_mut() => {
+                        if let Err(error) = result {
+                            tracing::debug!(%error, %peer, "DNS over HTTPS connection");
+                        }
+                        return;
                     }
+                    _ = tick.tick() => {
+                        if activity.idle_for() >= idle && activity.in_flight.load(Ordering::Relaxed) == 0 {
+                            tracing::debug!(%peer, "DNS over HTTPS connection idle; closing it");
+                            break;
+                        }
+                    }
+                    _ = shutdown.changed() => break,
                 }
-                _ = shutdown.changed() => {}
             }
+            connection.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(1), connection).await;
         });
+    }
+}
+
+/// When bytes last moved on a connection, and the requests it has in hand.
+struct Activity {
+    start: Instant,
+    /// Milliseconds from `start` to the last read or write.
+    last_ms: AtomicU64,
+    in_flight: AtomicUsize,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            start: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn touch(&self) {
+        self.last_ms.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    fn idle_for(&self) -> Duration {
+        Duration::from_millis(
+            self.now_ms()
+                .saturating_sub(self.last_ms.load(Ordering::Relaxed)),
+        )
+    }
+}
+
+/// A stream that tells its `Activity` whenever bytes move.
+struct Watched<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.activity.touch();
+        }
+        poll
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if matches!(poll, Poll::Ready(Ok(n)) if n > 0) {
+            this.activity.touch();
+        }
+        poll
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
 
 fn status(code: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
     *response.status_mut() = code;
+    response
+}
+
+fn with_allow(mut response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
+    response
+        .headers_mut()
+        .insert(ALLOW, HeaderValue::from_static("GET, POST"));
     response
 }
 
@@ -121,7 +240,12 @@ async fn query_of(request: Request<Incoming>) -> Result<Vec<u8>, Response<Full<B
                 .map(|body| body.to_bytes().to_vec())
                 .map_err(|_| status(StatusCode::PAYLOAD_TOO_LARGE, "too large\n"))
         }
-        _ => Err(status(StatusCode::METHOD_NOT_ALLOWED, "GET or POST\n")),
+        // HEAD gets no body: over HTTP/2 one is a protocol error.
+        Method::HEAD => Err(with_allow(status(StatusCode::METHOD_NOT_ALLOWED, ""))),
+        _ => Err(with_allow(status(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "GET or POST\n",
+        ))),
     }
 }
 

@@ -2288,6 +2288,60 @@ fn counting_proxy(to: SocketAddr) -> (SocketAddr, Arc<AtomicUsize>) {
     (addr, count)
 }
 
+/// Regression: a DNS-over-HTTPS connection was kept for six times
+/// `tcp_idle_seconds` whatever it did, and held a `max_connections` slot
+/// all along, so a few idle HTTPS clients shut out every TCP, TLS and
+/// HTTPS client. It is now closed after `tcp_idle_seconds` without bytes
+/// or a request in hand.
+#[test]
+fn idle_dns_over_https_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let upstream = Upstream::start();
+    let mut setup = Setup::new(upstream.addr);
+    let (cert, key) = self_signed("ward.test");
+    std::fs::write(setup.path("cert.pem"), &cert).unwrap();
+    std::fs::write(setup.path("key.pem"), key).unwrap();
+    setup.serve.push("https_listen = [\"127.0.0.1:0\"]".into());
+    setup.serve.push("tls_cert = \"cert.pem\"".into());
+    setup.serve.push("tls_key = \"key.pem\"".into());
+    setup.serve.push("tcp_idle_seconds = 1".into());
+    setup.serve.push("max_connections = 1".into());
+    let ward = setup.start();
+    let https = ward.server().https_addrs[0];
+    let connector = tls_client(&cert);
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (response, lasted) = runtime.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(https).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("ward.test").unwrap();
+        let mut stream = connector.connect(name, tcp).await.unwrap();
+        let packet = query(1, "www.example.", RecordType::A, None);
+        let encoded = data_encoding::BASE64URL_NOPAD.encode(&packet);
+        let request = format!("GET /dns-query?dns={encoded} HTTP/1.1\r\nHost: ward.test\r\n\r\n");
+        let started = Instant::now();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        // Keep-alive: the answer, then nothing until Ward closes.
+        let mut got = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut got))
+            .await
+            .expect("the idle connection was not closed")
+            .ok();
+        (
+            String::from_utf8_lossy(&got).into_owned(),
+            started.elapsed(),
+        )
+    });
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(lasted >= Duration::from_millis(900), "{lasted:?}");
+    assert!(lasted < Duration::from_secs(4), "{lasted:?}");
+    // The one connection slot is free again: plain TCP is served.
+    let reply = ask_tcp(ward.tcp(), &query(2, "www.example.", RecordType::A, None));
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+}
+
 /// Regression: when `Server::start` failed after binding plain DNS (the TLS
 /// port taken, the certificate unreadable), its UDP threads went on
 /// answering on the port for the life of the process.

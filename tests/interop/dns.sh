@@ -399,9 +399,12 @@ https_errors() {
   printf '\x12\x34\x81\x80\x00\x00\x00\x00\x00\x00\x00\x00' >"$work/response.bin"
   got=$(code -H 'content-type: application/dns-message' --data-binary @"$work/response.bin" \
     "$base/dns-query"); echo "response POST: $got"; [ "$got" = 400 ] || return 1
-  got=$(code "$base/other"); echo "other path: $got"; [ "$got" = 404 ]
+  got=$(code "$base/other"); echo "other path: $got"; [ "$got" = 404 ] || return 1
+  # Regression: HEAD got a body, a protocol error over HTTP/2.
+  got=$(code --http2 -I "$base/dns-query?dns=AAAB"); echo "HEAD over HTTP/2: $got"
+  [ "$got" = 405 ]
 }
-check "curl: DNS over HTTPS errors are 400 and 404" https_errors
+check "curl: DNS over HTTPS errors are 400, 404 and 405" https_errors
 check "python: garbage packets, then serving goes on" garbage_then_serving
 check "python: a compression loop in the question gets FORMERR" formerr_for_pointer_loop
 check "curl: Prometheus metrics" metrics_served
