@@ -121,12 +121,22 @@ impl Upstreams {
             use rustls::pki_types::pem::PemObject;
             let certs = CertificateDer::pem_file_iter(path)
                 .map_err(|e| format!("upstream.tls_ca `{}`: {e}", path.display()))?;
+            let mut added = 0;
             for cert in certs {
                 let cert =
                     cert.map_err(|e| format!("upstream.tls_ca `{}`: {e}", path.display()))?;
                 roots
                     .add(cert)
                     .map_err(|e| format!("upstream.tls_ca `{}`: {e}", path.display()))?;
+                added += 1;
+            }
+            // A key or a zone file by mistake would otherwise start, and
+            // every DoT upstream fail with `UnknownIssuer`.
+            if added == 0 {
+                return Err(format!(
+                    "upstream.tls_ca `{}` has no PEM certificate in it",
+                    path.display()
+                ));
             }
         }
         let config = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -581,6 +591,21 @@ mod tests {
 
     /// Regression: an upstream's CNAME loop (a -> b -> a) was passed on as
     /// NOERROR; it is a failed upstream (SERVFAIL unless another answers).
+    /// Regression: a `tls_ca` file with no certificate (a key, by
+    /// mistake) was taken, and every DoT upstream then failed.
+    #[test]
+    fn a_tls_ca_without_a_certificate_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(
+            &path,
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let error = Upstreams::new(&[], Duration::from_secs(1), Some(&path), 1232).unwrap_err();
+        assert!(error.contains("has no PEM certificate"), "{error}");
+    }
+
     #[test]
     fn a_cname_loop_is_a_failed_answer() {
         use hickory_proto::op::{MessageType, OpCode, Query};

@@ -59,6 +59,7 @@ fn line_of_error(text: &str, path: &Path) -> Option<usize> {
     // Byte offsets just after each line at which no parenthesis is open.
     let mut cuts = Vec::new();
     let mut depth = 0i32;
+    let mut opened = 0;
     let mut at = 0;
     for (index, text_line) in text.split_inclusive('\n').enumerate() {
         at += text_line.len();
@@ -75,6 +76,9 @@ fn line_of_error(text: &str, path: &Path) -> Option<usize> {
         }
         if depth <= 0 {
             cuts.push((line, at));
+        } else if cuts.last().is_some_and(|&(last, _)| last == line - 1) || line == 1 {
+            // The line a still-open parenthesis was opened on.
+            opened = line;
         }
     }
     let fails = |end: usize| {
@@ -93,7 +97,11 @@ fn line_of_error(text: &str, path: &Path) -> Option<usize> {
             low = mid + 1;
         }
     }
-    cuts.get(low).map(|&(line, _)| line)
+    match cuts.get(low) {
+        Some(&(line, _)) => Some(line),
+        // Every cut parses and a parenthesis is still open at the end.
+        None => (depth > 0).then_some(opened),
+    }
 }
 
 impl Zones {
@@ -136,6 +144,17 @@ impl Zones {
                     }
                     None => break,
                 }
+            }
+        }
+        // RFC 1034 3.6.2: a name with a CNAME has no other data (DNSSEC
+        // records aside); a zone that breaks this answers differently by
+        // question type, so it is refused.
+        for (owner, types) in &self.names {
+            if types.contains_key(&5) && types.keys().any(|t| !matches!(*t, 5 | 46 | 47)) {
+                return Err(format!(
+                    "`{owner}` has a CNAME and other records; a name with a CNAME has no \
+                     other data (RFC 1034 3.6.2)"
+                ));
             }
         }
         let soa = soa.ok_or_else(|| format!("the zone `{apex}` has no SOA record at its apex"))?;
@@ -357,9 +376,31 @@ mod tests {
             let err = Zones::default().load(&path).unwrap_err();
             assert!(err.starts_with(&format!("line {line}: ")), "{bad}: {err}");
         }
+        // A parenthesis never closed: the line it was opened on.
+        std::fs::write(&path, format!("{good}\nfoo IN A 10.0.0.9 (\n\n")).unwrap();
+        let err = Zones::default().load(&path).unwrap_err();
+        assert!(err.starts_with("line 9: "), "{err}");
         // The good part alone loads.
         std::fs::write(&path, good).unwrap();
         Zones::default().load(&path).unwrap();
+    }
+
+    /// Regression: a CNAME beside other records at one name was taken,
+    /// and the name then answered differently by question type.
+    #[test]
+    fn a_cname_beside_other_data_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("z.zone");
+        let zone = "$ORIGIN z.example.\n$TTL 300\n@ IN SOA ns admin 1 3600 600 86400 300\n\
+                    a IN CNAME b\nb IN A 10.0.0.2\n";
+        std::fs::write(&path, zone).unwrap();
+        Zones::default().load(&path).unwrap();
+        std::fs::write(&path, format!("{zone}a IN A 10.0.0.1\n")).unwrap();
+        let err = Zones::default().load(&path).unwrap_err();
+        assert!(
+            err.contains("`a.z.example` has a CNAME and other records"),
+            "{err}"
+        );
     }
 
     /// Regression: zone names were kept in hickory's text form (`a\.b`)
