@@ -237,8 +237,11 @@ pub fn parse_query(packet: &[u8]) -> Result<Query, Reject> {
     // Queries carry no answer or authority records, but a packet may; skip
     // them, bounded by the packet's length (a huge count runs out of bytes).
     for _ in 0..(u32::from(an) + u32::from(ns)) {
-        if skip_record(&mut r).is_none() {
-            return reject(RCODE_FORMERR, Some(question), None);
+        match read_record_head(&mut r) {
+            // OPT belongs in the additional section only (RFC 6891 6.1.1).
+            Some(head)
+                if head.rtype != TYPE_OPT && r.skip(usize::from(head.rdlength)).is_some() => {}
+            _ => return reject(RCODE_FORMERR, Some(question), None),
         }
     }
     let mut edns = None;
@@ -250,6 +253,11 @@ pub fn parse_query(packet: &[u8]) -> Result<Query, Reject> {
         if record.rtype == TYPE_OPT {
             if edns.is_some() || !owner_root {
                 // Two OPT records, or one not at the root: RFC 6891 6.1.1.
+                return reject(RCODE_FORMERR, Some(question), None);
+            }
+            // Its options must fill its data exactly (RFC 6891 6.1.2).
+            let options = r.bytes.get(r.at..r.at + usize::from(record.rdlength));
+            if !options.is_some_and(options_well_formed) {
                 return reject(RCODE_FORMERR, Some(question), None);
             }
             edns = Some(Edns {
@@ -290,9 +298,20 @@ fn read_record_head(r: &mut Reader<'_>) -> Option<RecordHead> {
     })
 }
 
-fn skip_record(r: &mut Reader<'_>) -> Option<()> {
-    let head = read_record_head(r)?;
-    r.skip(usize::from(head.rdlength))
+/// Whether OPT data is a whole number of options, each a code, a length
+/// and that many bytes.
+fn options_well_formed(mut data: &[u8]) -> bool {
+    while !data.is_empty() {
+        let Some(&[_, _, high, low]) = data.get(..4) else {
+            return false;
+        };
+        let end = 4 + usize::from(u16::from_be_bytes([high, low]));
+        match data.get(end..) {
+            Some(rest) => data = rest,
+            None => return false,
+        }
+    }
+    true
 }
 
 /// Where each record's TTL sits in a message, skipping the OPT record
@@ -632,6 +651,29 @@ mod tests {
             p.extend_from_slice(&[0, 0, 41, 0x04, 0xD0, 0, 0, 0x80, 0, 0, 0]);
         }
         p
+    }
+
+    /// Regression: an OPT record in the authority section, or EDNS options
+    /// running past the OPT data, were answered as if well formed.
+    #[test]
+    fn misplaced_opt_and_overrunning_options_are_formerr() {
+        let formerr = |packet: &[u8]| matches!(parse_query(packet), Err(Reject::Answer { rcode, .. }) if rcode == RCODE_FORMERR);
+        // The OPT record moved to the authority section.
+        let mut p = query_bytes(b"\x03www\x00", 1, true);
+        p[9] = 1;
+        p[11] = 0;
+        assert!(formerr(&p));
+        // An option claiming 8 bytes with 2 there.
+        let mut p = query_bytes(b"\x03www\x00", 1, false);
+        p[11] = 1;
+        p.extend_from_slice(&[0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0, 0, 6, 0, 10, 0, 8, 1, 2]);
+        assert!(formerr(&p));
+        // The same option with its 8 bytes is fine, and so is a cookie pair.
+        let mut p = query_bytes(b"\x03www\x00", 1, false);
+        p[11] = 1;
+        p.extend_from_slice(&[0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0, 0, 12, 0, 10, 0, 8]);
+        p.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+        assert!(parse_query(&p).is_ok());
     }
 
     #[test]
