@@ -455,6 +455,18 @@ impl Setup {
         self.dir.path().join(relative)
     }
 
+    /// Serves TLS (`key` is `tls_listen` or `https_listen`) on a free port
+    /// with a new self-signed certificate for `name`; returns its PEM.
+    fn with_tls(&mut self, key: &str, name: &str) -> String {
+        let (cert, private) = self_signed(name);
+        std::fs::write(self.path("cert.pem"), &cert).unwrap();
+        std::fs::write(self.path("key.pem"), private).unwrap();
+        self.serve.push(format!("{key} = [\"127.0.0.1:0\"]"));
+        self.serve.push("tls_cert = \"cert.pem\"".into());
+        self.serve.push("tls_key = \"key.pem\"".into());
+        cert
+    }
+
     fn config_text(&self) -> String {
         let listen: Vec<String> = self.listen.iter().map(|a| format!("\"{a}\"")).collect();
         let mut text = format!("[serve]\nlisten = [{}]\nwatch = false\n", listen.join(", "));
@@ -2096,12 +2108,7 @@ fn self_signed(name: &str) -> (String, String) {
 fn dns_over_tls_answers_and_blocks() {
     let upstream = Upstream::start();
     let mut setup = Setup::new(upstream.addr);
-    let (cert, key) = self_signed("ward.test");
-    std::fs::write(setup.path("cert.pem"), &cert).unwrap();
-    std::fs::write(setup.path("key.pem"), key).unwrap();
-    setup.serve.push("tls_listen = [\"127.0.0.1:0\"]".into());
-    setup.serve.push("tls_cert = \"cert.pem\"".into());
-    setup.serve.push("tls_key = \"key.pem\"".into());
+    let cert = setup.with_tls("tls_listen", "ward.test");
     let ward = setup.start();
     let tls = ward.server().tls_addrs[0];
 
@@ -2147,12 +2154,7 @@ fn dns_over_tls_answers_and_blocks() {
 fn forwards_to_a_dns_over_tls_upstream() {
     let upstream = Upstream::start();
     let mut back = Setup::new(upstream.addr);
-    let (cert, key) = self_signed("dot.upstream.test");
-    std::fs::write(back.path("cert.pem"), &cert).unwrap();
-    std::fs::write(back.path("key.pem"), key).unwrap();
-    back.serve.push("tls_listen = [\"127.0.0.1:0\"]".into());
-    back.serve.push("tls_cert = \"cert.pem\"".into());
-    back.serve.push("tls_key = \"key.pem\"".into());
+    let cert = back.with_tls("tls_listen", "dot.upstream.test");
     back.serve.push("tcp_idle_seconds = 1".into());
     let back = back.start();
     let dot = back.server().tls_addrs[0];
@@ -2298,12 +2300,7 @@ fn idle_dns_over_https_connections_are_closed() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let upstream = Upstream::start();
     let mut setup = Setup::new(upstream.addr);
-    let (cert, key) = self_signed("ward.test");
-    std::fs::write(setup.path("cert.pem"), &cert).unwrap();
-    std::fs::write(setup.path("key.pem"), key).unwrap();
-    setup.serve.push("https_listen = [\"127.0.0.1:0\"]".into());
-    setup.serve.push("tls_cert = \"cert.pem\"".into());
-    setup.serve.push("tls_key = \"key.pem\"".into());
+    let cert = setup.with_tls("https_listen", "ward.test");
     setup.serve.push("tcp_idle_seconds = 1".into());
     setup.serve.push("max_connections = 1".into());
     let ward = setup.start();
