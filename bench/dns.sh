@@ -257,11 +257,14 @@ allowed_queries=$(awk 'NR % 2 == 0' "$WORK/queries.txt" | wc -l)
 
 # --- The upstream ----------------------------------------------------------
 
-{
+# unbound_server PORT: the `server:` lines both Unbounds share: loopback
+# only, one thread, in the foreground, no DNSSEC validation (Ward does none
+# either).
+unbound_server() {
     cat <<EOF
 server:
   interface: 127.0.0.1
-  port: $PORT_UPSTREAM
+  port: $1
   outgoing-interface: 127.0.0.1
   do-ip6: no
   so-reuseport: no
@@ -275,8 +278,12 @@ server:
   verbosity: 1
   module-config: "iterator"
   access-control: 127.0.0.0/8 allow
-  local-zone: "." static
 EOF
+}
+
+{
+    unbound_server "$PORT_UPSTREAM"
+    printf '  local-zone: "." static\n'
     awk '{ n = NR - 1
            printf "  local-data: \"%s. 3600 IN A 192.0.2.%d\"\n", $1, n % 250 + 1
            printf "  local-data: \"%s. 3600 IN AAAA 2001:db8::%x\"\n", $1, n + 1 }' \
@@ -295,26 +302,11 @@ first_allowed=$(head -n 1 "$WORK/allowed.txt")
 
 # --- Unbound ---------------------------------------------------------------
 
-cat >"$WORK/unbound.conf" <<EOF
-server:
-  interface: 127.0.0.1
-  port: $PORT_UNBOUND
-  outgoing-interface: 127.0.0.1
-  do-ip6: no
-  so-reuseport: no
-  num-threads: 1
-  chroot: ""
-  username: ""
-  directory: "$WORK"
-  pidfile: ""
-  use-syslog: no
-  logfile: ""
-  verbosity: 1
-  # No DNSSEC validation: Ward does none either.
-  module-config: "iterator"
+{
+    unbound_server "$PORT_UNBOUND"
+    cat <<EOF
   do-not-query-localhost: no
   qname-minimisation: no
-  access-control: 127.0.0.0/8 allow
   msg-cache-size: 64m
   rrset-cache-size: 128m
   include: "$WORK/unbound-block.conf"
@@ -324,6 +316,7 @@ forward-zone:
   name: "."
   forward-addr: 127.0.0.1@$PORT_UPSTREAM
 EOF
+} >"$WORK/unbound.conf"
 unbound-checkconf "$WORK/unbound.conf" >/dev/null || die "the Unbound configuration is invalid"
 
 say "starting Unbound on 127.0.0.1:$PORT_UNBOUND (CPU $SERVER_CPU), loading the list"
