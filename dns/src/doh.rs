@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -71,7 +71,7 @@ pub async fn accept_loop(
                 let activity = Arc::clone(&in_service);
                 async move {
                     activity.in_flight.fetch_add(1, Ordering::Relaxed);
-                    let response = answer(&gateway, peer, request).await;
+                    let response = answer(&gateway, peer, request, idle).await;
                     activity.in_flight.fetch_sub(1, Ordering::Relaxed);
                     activity.touch();
                     Ok::<_, Infallible>(response)
@@ -192,71 +192,117 @@ fn status(code: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
     response
 }
 
-fn with_allow(mut response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
-    response
-        .headers_mut()
-        .insert(ALLOW, HeaderValue::from_static("GET, POST"));
-    response
+/// Why a request gets an HTTP error instead of a DNS answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refusal {
+    NotFound,
+    NoParameter,
+    NotBase64,
+    NotTyped,
+    /// HEAD gets no body: over HTTP/2 one is a protocol error.
+    Head,
+    OtherMethod,
+    TooLarge,
+    Unreadable,
 }
 
-/// The DNS query in a request, or the HTTP error to answer with.
-async fn query_of(request: Request<Incoming>) -> Result<Vec<u8>, Response<Full<Bytes>>> {
-    if request.uri().path() != PATH {
-        return Err(status(StatusCode::NOT_FOUND, "not found\n"));
+impl Refusal {
+    fn response(self) -> Response<Full<Bytes>> {
+        let (code, text) = match self {
+            Refusal::NotFound => (StatusCode::NOT_FOUND, "not found\n"),
+            Refusal::NoParameter => (StatusCode::BAD_REQUEST, "no dns parameter\n"),
+            Refusal::NotBase64 => (StatusCode::BAD_REQUEST, "dns is not base64url\n"),
+            Refusal::NotTyped => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "expected application/dns-message\n",
+            ),
+            Refusal::Head => (StatusCode::METHOD_NOT_ALLOWED, ""),
+            Refusal::OtherMethod => (StatusCode::METHOD_NOT_ALLOWED, "GET or POST\n"),
+            Refusal::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too large\n"),
+            Refusal::Unreadable => (StatusCode::BAD_REQUEST, "the body could not be read\n"),
+        };
+        let mut response = status(code, text);
+        if code == StatusCode::METHOD_NOT_ALLOWED {
+            response
+                .headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("GET, POST"));
+        }
+        response
     }
-    match *request.method() {
+}
+
+/// The DNS query a request's head and body carry.
+fn query_of(
+    head: &hyper::http::request::Parts,
+    body: Result<Bytes, Refusal>,
+) -> Result<Vec<u8>, Refusal> {
+    if head.uri.path() != PATH {
+        return Err(Refusal::NotFound);
+    }
+    match head.method {
         Method::GET => {
-            let param = request
-                .uri()
+            let param = head
+                .uri
                 .query()
                 .unwrap_or_default()
                 .split('&')
                 .find_map(|pair| pair.strip_prefix("dns="));
-            let Some(encoded) = param else {
-                return Err(status(StatusCode::BAD_REQUEST, "no dns parameter\n"));
-            };
-            let encoded = encoded.trim_end_matches('=');
+            let encoded = param.ok_or(Refusal::NoParameter)?.trim_end_matches('=');
             data_encoding::BASE64URL_NOPAD
                 .decode(encoded.as_bytes())
                 .ok()
                 .filter(|q| q.len() <= MAX_MESSAGE)
-                .ok_or_else(|| status(StatusCode::BAD_REQUEST, "dns is not base64url\n"))
+                .ok_or(Refusal::NotBase64)
         }
         Method::POST => {
-            let typed = request
-                .headers()
+            let typed = head
+                .headers
                 .get(CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.trim().eq_ignore_ascii_case(MESSAGE_TYPE));
             if !typed {
-                return Err(status(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "expected application/dns-message\n",
-                ));
+                return Err(Refusal::NotTyped);
             }
-            Limited::new(request.into_body(), MAX_MESSAGE)
-                .collect()
-                .await
-                .map(|body| body.to_bytes().to_vec())
-                .map_err(|_| status(StatusCode::PAYLOAD_TOO_LARGE, "too large\n"))
+            body.map(|body| body.to_vec())
         }
-        // HEAD gets no body: over HTTP/2 one is a protocol error.
-        Method::HEAD => Err(with_allow(status(StatusCode::METHOD_NOT_ALLOWED, ""))),
-        _ => Err(with_allow(status(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "GET or POST\n",
-        ))),
+        Method::HEAD => Err(Refusal::Head),
+        _ => Err(Refusal::OtherMethod),
     }
+}
+
+/// Reads a request's body, at most `MAX_MESSAGE` bytes; `None` when it
+/// takes longer than `patience`. Every request's body is read before the
+/// request is answered, even one about to get an error: answering first
+/// makes HTTP/2 reset the stream, and clients such as curl then report the
+/// reset instead of the status. The time limit keeps a client that never
+/// finishes its body from holding the connection (and its
+/// `max_connections` slot) open forever.
+async fn read_body(body: Incoming, patience: Duration) -> Option<Result<Bytes, Refusal>> {
+    let read = tokio::time::timeout(patience, Limited::new(body, MAX_MESSAGE).collect())
+        .await
+        .ok()?;
+    Some(read.map(|body| body.to_bytes()).map_err(|error| {
+        if error.is::<LengthLimitError>() {
+            Refusal::TooLarge
+        } else {
+            Refusal::Unreadable
+        }
+    }))
 }
 
 async fn answer(
     gateway: &Gateway,
     peer: SocketAddr,
     request: Request<Incoming>,
+    patience: Duration,
 ) -> Response<Full<Bytes>> {
-    let query = match query_of(request).await {
+    let (head, body) = request.into_parts();
+    let Some(body) = read_body(body, patience).await else {
+        return status(StatusCode::REQUEST_TIMEOUT, "the body was too slow\n");
+    };
+    let query = match query_of(&head, body) {
         Ok(query) => query,
-        Err(response) => return response,
+        Err(refusal) => return refusal.response(),
     };
     let reply = match gateway.begin(&query, peer.ip(), Transport::Https) {
         Step::Reply(reply) => reply,
@@ -276,4 +322,88 @@ async fn answer(
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(MESSAGE_TYPE));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(method: &str, uri: &str, content_type: Option<&str>) -> hyper::http::request::Parts {
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(content_type) = content_type {
+            request = request.header(CONTENT_TYPE, content_type);
+        }
+        request.body(()).unwrap().into_parts().0
+    }
+
+    const QUERY: &[u8] = &[0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1];
+
+    #[test]
+    fn a_query_comes_from_the_dns_parameter_or_a_typed_body() {
+        let encoded = data_encoding::BASE64URL_NOPAD.encode(QUERY);
+        let get = head("GET", &format!("/dns-query?ct&dns={encoded}"), None);
+        assert_eq!(query_of(&get, Ok(Bytes::new())), Ok(QUERY.to_vec()));
+        // Padding is tolerated, though RFC 8484 says to leave it out.
+        let padded = head("GET", &format!("/dns-query?dns={encoded}="), None);
+        assert_eq!(query_of(&padded, Ok(Bytes::new())), Ok(QUERY.to_vec()));
+        let post = head("POST", "/dns-query", Some(" Application/DNS-Message "));
+        assert_eq!(
+            query_of(&post, Ok(Bytes::from_static(QUERY))),
+            Ok(QUERY.to_vec())
+        );
+    }
+
+    #[test]
+    fn each_bad_request_gets_its_own_refusal() {
+        let cases = [
+            (head("GET", "/other?dns=AAAA", None), Refusal::NotFound),
+            (head("GET", "/dns-query", None), Refusal::NoParameter),
+            (head("GET", "/dns-query?dns=a*b", None), Refusal::NotBase64),
+            (head("POST", "/dns-query", None), Refusal::NotTyped),
+            (
+                head("POST", "/dns-query", Some("text/plain")),
+                Refusal::NotTyped,
+            ),
+            (head("HEAD", "/dns-query", None), Refusal::Head),
+            (head("PUT", "/dns-query", None), Refusal::OtherMethod),
+        ];
+        for (request, refusal) in cases {
+            assert_eq!(
+                query_of(&request, Ok(Bytes::new())),
+                Err(refusal),
+                "{request:?}"
+            );
+        }
+        // The path and the type are judged before the body's own trouble.
+        let elsewhere = head("POST", "/other", Some(MESSAGE_TYPE));
+        assert_eq!(
+            query_of(&elsewhere, Err(Refusal::TooLarge)),
+            Err(Refusal::NotFound)
+        );
+        let typed = head("POST", "/dns-query", Some(MESSAGE_TYPE));
+        assert_eq!(
+            query_of(&typed, Err(Refusal::TooLarge)),
+            Err(Refusal::TooLarge)
+        );
+    }
+
+    #[test]
+    fn refusals_carry_their_status_and_405_says_what_is_allowed() {
+        assert_eq!(
+            Refusal::NotTyped.response().status(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+        assert_eq!(
+            Refusal::TooLarge.response().status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        for refusal in [Refusal::Head, Refusal::OtherMethod] {
+            let response = refusal.response();
+            assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+            assert_eq!(response.headers()[ALLOW], "GET, POST");
+        }
+        assert_eq!(Refusal::NotFound.response().headers().get(ALLOW), None);
+        let size = hyper::body::Body::size_hint(Refusal::Head.response().body()).exact();
+        assert_eq!(size, Some(0));
+    }
 }

@@ -2339,6 +2339,49 @@ fn idle_dns_over_https_connections_are_closed() {
     assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
 }
 
+/// Regression: a DNS-over-HTTPS POST whose body never came whole held its
+/// connection, and its `max_connections` slot, for as long as the client
+/// liked: the idle close waits for requests in hand, and the body was read
+/// without a time limit. The body now gets `tcp_idle_seconds`, then 408.
+#[test]
+fn a_dns_over_https_body_that_never_ends_gets_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let upstream = Upstream::start();
+    let mut setup = Setup::new(upstream.addr);
+    let cert = setup.with_tls("https_listen", "ward.test");
+    setup.serve.push("tcp_idle_seconds = 1".into());
+    setup.serve.push("max_connections = 1".into());
+    let ward = setup.start();
+    let https = ward.server().https_addrs[0];
+    let connector = tls_client(&cert);
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let response = runtime.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(https).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("ward.test").unwrap();
+        let mut stream = connector.connect(name, tcp).await.unwrap();
+        // 100 bytes promised, 12 sent, and then nothing; the connection
+        // stays open from this side.
+        let head = "POST /dns-query HTTP/1.1\r\nHost: ward.test\r\n\
+                    Content-Type: application/dns-message\r\nContent-Length: 100\r\n\r\n";
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(&[0; 12]).await.unwrap();
+        let mut got = vec![0; 512];
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut got))
+            .await
+            .expect("no answer to a body that never ends")
+            .unwrap();
+        String::from_utf8_lossy(&got[..n]).into_owned()
+    });
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    // The one connection slot is free again: plain TCP is served.
+    let reply = ask_tcp(ward.tcp(), &query(2, "www.example.", RecordType::A, None));
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+}
+
 /// Regression: when `Server::start` failed after binding plain DNS (the TLS
 /// port taken, the certificate unreadable), its UDP threads went on
 /// answering on the port for the life of the process.

@@ -400,11 +400,18 @@ https_errors() {
   got=$(code -H 'content-type: application/dns-message' --data-binary @"$work/response.bin" \
     "$base/dns-query"); echo "response POST: $got"; [ "$got" = 400 ] || return 1
   got=$(code "$base/other"); echo "other path: $got"; [ "$got" = 404 ] || return 1
+  # Regression: an error answered before the request's body was read made
+  # HTTP/2 reset the stream, and curl reported the reset, not the status.
+  head -c 3000 /dev/zero >"$work/body.bin"
+  got=$(code --http2 -H 'content-type: text/plain' --data-binary @"$work/body.bin" \
+    "$base/dns-query"); echo "POST of another type over HTTP/2: $got"; [ "$got" = 415 ] || return 1
+  got=$(code --http2 -H 'content-type: application/dns-message' --data-binary @"$work/body.bin" \
+    "$base/other"); echo "POST to another path over HTTP/2: $got"; [ "$got" = 404 ] || return 1
   # Regression: HEAD got a body, a protocol error over HTTP/2.
   got=$(code --http2 -I "$base/dns-query?dns=AAAB"); echo "HEAD over HTTP/2: $got"
   [ "$got" = 405 ]
 }
-check "curl: DNS over HTTPS errors are 400, 404 and 405" https_errors
+check "curl: DNS over HTTPS errors are 400, 404, 405 and 415" https_errors
 check "python: garbage packets, then serving goes on" garbage_then_serving
 check "python: a compression loop in the question gets FORMERR" formerr_for_pointer_loop
 check "curl: Prometheus metrics" metrics_served
