@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use serde_json::{Map, Value};
@@ -15,6 +15,8 @@ use ward_runtime::inventory::DeviceReport;
 use ward_runtime::oui::{DEFAULT_OUI_PATH, OuiTable, format_mac};
 
 /// Exit code when a capture could not be read.
+/// The largest block list `--list` reads (as `ward serve` does).
+const MAX_LIST_BYTES: u64 = 512 * 1024 * 1024;
 const EXIT_CAPTURE_ERROR: u8 = 1;
 /// Exit code for unusable arguments (a list or policy that cannot load).
 const EXIT_USAGE: u8 = 2;
@@ -276,7 +278,7 @@ fn load_lists(
                 known.join(", ")
             )));
         }
-        let bytes = std::fs::read(path)
+        let bytes = ward_runtime::files::read_capped(Path::new(path), MAX_LIST_BYTES)
             .map_err(|e| Failure::Usage(format!("cannot read the list `{path}`: {e}")))?;
         let text = String::from_utf8_lossy(&bytes);
         let report = set

@@ -120,20 +120,19 @@ fn read(path: &Path, loaded: &mut Loaded) -> Result<Option<FileId>, LoadError> {
         message,
     };
     let name = path.display().to_string();
-    let size = std::fs::metadata(path)
-        .map_err(|e| error(io_message(&e)))?
-        .len();
-    if size > MAX_FILE_BYTES {
-        loaded.diagnostics.push(
-            Diagnostic::error(
-                "file-too-large",
-                format!("`{name}` is too large ({size} bytes; the limit is {MAX_FILE_BYTES})"),
-            )
-            .help("policy files are text of a few kilobytes; is this the right file?"),
-        );
-        return Ok(None);
-    }
-    let bytes = std::fs::read(path).map_err(|e| error(io_message(&e)))?;
+    // The cap holds while reading too: a device such as `/dev/zero`
+    // reports 0 bytes and never ends.
+    let bytes = match ward_runtime::files::read_capped(path, MAX_FILE_BYTES) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+            loaded.diagnostics.push(
+                Diagnostic::error("file-too-large", format!("`{name}` is too large: {e}"))
+                    .help("policy files are text of a few kilobytes; is this the right file?"),
+            );
+            return Ok(None);
+        }
+        Err(e) => return Err(error(io_message(&e))),
+    };
     match String::from_utf8(bytes) {
         Ok(text) => Ok(Some(loaded.sources.add(name, text))),
         Err(err) => {

@@ -267,6 +267,21 @@ fn hostile_policy_files_get_clear_errors() {
     }
 }
 
+/// Regression: the size cap was checked only against the size the file
+/// system reports (0 for a device), so `ward check /dev/zero` read until
+/// memory ran out (1.8 GB in 4 seconds).
+#[test]
+fn a_policy_file_that_never_ends_is_too_large() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for command in ["check", "fmt"] {
+        let (_, stderr) = check(&[command, "/dev/zero"], dir.path(), 1);
+        assert!(
+            stderr.contains("`/dev/zero` is too large: over the 8388608-byte limit"),
+            "{command}: {stderr}"
+        );
+    }
+}
+
 #[test]
 fn ward_toml_extends_the_vocabulary() {
     let policy = r#"policy "p" {

@@ -361,11 +361,7 @@ fn load_inventory(
 
 /// Reads a file from outside, with a size cap.
 fn read_bytes(path: &Path, max: u64) -> Result<Vec<u8>, String> {
-    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
-    if meta.len() > max {
-        return Err(format!("{} bytes is over the {max}-byte limit", meta.len()));
-    }
-    std::fs::read(path).map_err(|e| e.to_string())
+    ward_runtime::files::read_capped(path, max).map_err(|e| e.to_string())
 }
 
 /// Reads a text file from outside, with a size cap and a UTF-8 check.

@@ -299,14 +299,14 @@ impl Config {
             path: path.to_owned(),
             message,
         };
-        let meta = std::fs::metadata(path).map_err(|e| read_error(e.to_string()))?;
-        if meta.len() > MAX_CONFIG_BYTES {
-            return Err(read_error(format!(
-                "{} bytes is over the {MAX_CONFIG_BYTES}-byte limit",
-                meta.len()
-            )));
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| read_error(e.to_string()))?;
+        let bytes = ward_runtime::files::read_capped(path, MAX_CONFIG_BYTES)
+            .map_err(|e| read_error(e.to_string()))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            read_error(format!(
+                "not UTF-8 text (byte {})",
+                e.utf8_error().valid_up_to()
+            ))
+        })?;
         let mut config = Config::from_toml(&text).map_err(|message| ConfigError::Parse {
             path: path.to_owned(),
             message,

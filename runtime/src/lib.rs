@@ -3,6 +3,7 @@
 
 pub mod capture;
 pub mod categories;
+pub mod files;
 pub mod flow;
 #[cfg(feature = "host")]
 pub mod host;

@@ -9,6 +9,8 @@ use std::path::Path;
 
 /// Where Debian's ieee-data package puts the registry.
 pub const DEFAULT_OUI_PATH: &str = "/usr/share/ieee-data/oui.txt";
+/// The largest registry read (Debian's `oui.txt` is about 5 MB).
+const MAX_REGISTRY_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Why the vendor table is not available.
 #[derive(Debug, thiserror::Error)]
@@ -40,9 +42,11 @@ pub struct OuiTable {
 impl OuiTable {
     /// Reads the registry at `path`.
     pub fn load(path: &Path) -> Result<Self, OuiError> {
-        let bytes = std::fs::read(path).map_err(|source| OuiError::Unreadable {
-            path: path.display().to_string(),
-            source,
+        let bytes = crate::files::read_capped(path, MAX_REGISTRY_BYTES).map_err(|source| {
+            OuiError::Unreadable {
+                path: path.display().to_string(),
+                source,
+            }
         })?;
         Ok(Self::parse(&String::from_utf8_lossy(&bytes)))
     }

@@ -101,14 +101,14 @@ pub fn read_module(host: &Host, paths: &[PathBuf]) -> Result<Arc<PolicyModule>, 
         output::err(&format!("error: `{}`: {message}\n", path.display()));
         ExitCode::from(EXIT_FAILED)
     };
-    let size = std::fs::metadata(path)
-        .map_err(|e| fail(e.to_string()))?
-        .len();
-    if size > MAX_MODULE_BYTES {
-        return Err(fail(format!(
-            "larger than the {MAX_MODULE_BYTES}-byte limit for a module"
-        )));
-    }
-    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    let bytes = read_module_bytes(path).map_err(fail)?;
     host.load(&bytes).map_err(|e| fail(e.to_string()))
+}
+
+/// The bytes of a module file, at most `MAX_MODULE_BYTES`.
+pub fn read_module_bytes(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    ward_runtime::files::read_capped(path, MAX_MODULE_BYTES).map_err(|e| match e.kind() {
+        std::io::ErrorKind::FileTooLarge => format!("{e} for a module"),
+        _ => e.to_string(),
+    })
 }

@@ -116,7 +116,7 @@ fn build_module(paths: &[PathBuf]) -> Result<Vec<u8>, String> {
     if let [path] = paths
         && path.extension().is_some_and(|e| e == "wasm")
     {
-        return std::fs::read(path).map_err(|e| format!("`{}`: {e}", path.display()));
+        return super::read_module_bytes(path).map_err(|e| format!("`{}`: {e}", path.display()));
     }
     let loaded = load::load(paths).map_err(|e| e.to_string())?;
     let mut checked = ward_lang::check(&loaded.sources, &loaded.policy_files, loaded.config);
