@@ -243,26 +243,35 @@ impl Server {
             let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
             let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
             let mut tick = tokio::time::interval(WATCH_EVERY);
-            let mut seen = fingerprint(&watched);
+            // The zones' `$INCLUDE`d files are those of the serving
+            // bundle, so they are asked for again after each reload.
+            let files = |gateway: &Gateway| {
+                let mut files = watched.clone();
+                files.extend(gateway.bundle().zones.included_files().iter().cloned());
+                files
+            };
+            let mut seen = fingerprint(&files(&gateway));
             let mut changed_at: Option<Vec<Option<(SystemTime, u64)>>> = None;
             loop {
                 tokio::select! {
                     _ = hup.recv() => {
                         tracing::info!("SIGHUP: reloading");
                         reload_off_thread(&gateway).await;
+                        seen = fingerprint(&files(&gateway));
+                        changed_at = None;
                     }
                     _ = term.recv() => break,
                     _ = int.recv() => break,
                     _ = tick.tick(), if !watched.is_empty() => {
-                        let now = fingerprint(&watched);
+                        let now = fingerprint(&files(&gateway));
                         // Reload once a change has stayed put for a tick, so
                         // a file caught half-written is not loaded.
                         match &changed_at {
                             Some(pending) if *pending == now => {
-                                changed_at = None;
-                                seen = now;
                                 tracing::info!("a watched file changed: reloading");
                                 reload_off_thread(&gateway).await;
+                                seen = fingerprint(&files(&gateway));
+                                changed_at = None;
                             }
                             _ if now != seen => changed_at = Some(now),
                             _ => changed_at = None,
@@ -525,7 +534,8 @@ fn tls_acceptor(config: &Config, alpn: &[&[u8]]) -> Result<tokio_rustls::TlsAcce
 }
 
 /// The files whose change triggers a reload: the configuration, the
-/// policy files, the lists and the zones.
+/// policy files, the lists and the zones (and, read from the serving
+/// bundle, the files the zones include).
 fn watched_files(config: &Config, config_file: Option<&PathBuf>) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = config_file.into_iter().cloned().collect();
     for path in &config.policy.paths {

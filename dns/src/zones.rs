@@ -4,14 +4,22 @@
 //! what the zone lacks is NXDOMAIN or NODATA with the zone's SOA, never a
 //! question for the upstreams (so internal names do not leak out).
 //!
+//! A zone is the owner of its file's one SOA record; every name in the
+//! file must be at or below it (`$ORIGIN` may change inside the file).
+//! `$INCLUDE` is followed (a relative name from the including file's
+//! directory), checked first: regular files only, at most 8 deep, and at
+//! most 64 MiB with the zone. The included files are watched for changes
+//! like the zone file.
+//!
 //! Not supported: wildcard records and delegations inside a zone (an `NS`
-//! record below the apex is answered as data).
+//! record below the apex is answered as data), and `$INCLUDE` with an
+//! origin (hickory's parser refuses it).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use hickory_proto::rr::{RData, Record, RecordType};
+use hickory_proto::rr::{RData, Record, RecordSet, RecordType, RrKey};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use hickory_proto::serialize::txt::Parser;
 
@@ -19,6 +27,8 @@ use crate::wire;
 
 /// The largest zone file read.
 const MAX_ZONE_BYTES: u64 = 64 * 1024 * 1024;
+/// The deepest `$INCLUDE` nesting read.
+const MAX_INCLUDE_DEPTH: usize = 8;
 /// CNAME chains followed inside the zones.
 const MAX_CHAIN: usize = 8;
 
@@ -41,6 +51,8 @@ pub struct Zones {
     names: HashMap<String, HashMap<u16, Vec<Record>>>,
     /// Names that exist only because names below them do.
     empty_non_terminals: std::collections::HashSet<String>,
+    /// The files the zone files' `$INCLUDE`s read.
+    included: Vec<PathBuf>,
 }
 
 /// Ward's name form (`Query::name`): lowercase, no trailing dot, odd bytes
@@ -49,13 +61,29 @@ fn text_name(name: &hickory_proto::rr::Name) -> String {
     wire::name_from_labels(name.iter())
 }
 
-/// The line a zone file's parse error is on. hickory's parser does not
-/// say, so the file is parsed again cut after each line where no
-/// parenthesis is open (a record may span lines inside them), halving the
-/// range each time: the first cut that fails ends with the bad line. Only
-/// on the error path, and zone files are small. `None` when every cut
-/// parses (an error only the whole file has).
-fn line_of_error(text: &str, path: &Path) -> Option<usize> {
+/// The parenthesis depth after a line of a zone file that starts at
+/// `depth`; comments and quoted text aside.
+fn depth_after(line: &str, mut depth: i32) -> i32 {
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ';' if !quoted => break,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => depth -= 1,
+            _ => {}
+        }
+    }
+    depth
+}
+
+/// The line a zone file's error is on, for errors hickory's parser gives
+/// without one: the file is cut after each line where no parenthesis is
+/// open (a record may span lines inside them) and `bad` asked of each cut,
+/// halving the range each time; the first bad cut ends with the bad line.
+/// Only on the error path, and zone files are small. `None` when no cut is
+/// bad (an error only the whole file has).
+fn first_bad_line(text: &str, bad: impl Fn(&str) -> bool) -> Option<usize> {
     // Byte offsets just after each line at which no parenthesis is open.
     let mut cuts = Vec::new();
     let mut depth = 0i32;
@@ -64,16 +92,7 @@ fn line_of_error(text: &str, path: &Path) -> Option<usize> {
     for (index, text_line) in text.split_inclusive('\n').enumerate() {
         at += text_line.len();
         let line = index + 1;
-        let mut quoted = false;
-        for c in text_line.chars() {
-            match c {
-                '"' => quoted = !quoted,
-                ';' if !quoted => break,
-                '(' if !quoted => depth += 1,
-                ')' if !quoted => depth -= 1,
-                _ => {}
-            }
-        }
+        depth = depth_after(text_line, depth);
         if depth <= 0 {
             cuts.push((line, at));
         } else if cuts.last().is_some_and(|&(last, _)| last == line - 1) || line == 1 {
@@ -81,17 +100,14 @@ fn line_of_error(text: &str, path: &Path) -> Option<usize> {
             opened = line;
         }
     }
-    let fails = |end: usize| {
-        let prefix = text.get(..end).unwrap_or(text);
-        Parser::new(prefix, Some(path.to_owned()), None)
-            .parse()
-            .is_err()
-    };
-    // The first cut that fails.
+    // The first cut that is bad.
     let (mut low, mut high) = (0, cuts.len());
     while low < high {
         let mid = low + (high - low) / 2;
-        if cuts.get(mid).is_some_and(|&(_, end)| fails(end)) {
+        if cuts
+            .get(mid)
+            .is_some_and(|&(_, end)| bad(text.get(..end).unwrap_or(text)))
+        {
             high = mid;
         } else {
             low = mid + 1;
@@ -99,9 +115,109 @@ fn line_of_error(text: &str, path: &Path) -> Option<usize> {
     }
     match cuts.get(low) {
         Some(&(line, _)) => Some(line),
-        // Every cut parses and a parenthesis is still open at the end.
+        // No cut is bad and a parenthesis is still open at the end.
         None => (depth > 0).then_some(opened),
     }
+}
+
+/// `line N: ` when the line is known.
+fn at_line(line: Option<usize>) -> String {
+    line.map(|line| format!("line {line}: "))
+        .unwrap_or_default()
+}
+
+/// Checks the files a zone file's `$INCLUDE`s name, nested ones too,
+/// before hickory's parser reads them (it reads without a size limit):
+/// each must be a regular file (not a device or a pipe, which may never
+/// end), at most `MAX_INCLUDE_DEPTH` deep, and the zone with all its
+/// includes at most `MAX_ZONE_BYTES`. A relative name is taken from the
+/// including file's directory, as the parser does. The files are added to
+/// `found` (they are watched for changes like the zone file itself).
+fn check_includes(
+    text: &str,
+    path: &Path,
+    depth: usize,
+    total: &mut u64,
+    found: &mut Vec<PathBuf>,
+) -> Result<(), String> {
+    let mut open = 0i32;
+    for (index, line) in text.lines().enumerate() {
+        let inside = open > 0;
+        open = depth_after(line, open);
+        // The parser takes `$INCLUDE` only at the start of a line, outside
+        // parentheses; `$INCLUDEX` is another directive.
+        let Some(rest) = line.strip_prefix("$INCLUDE") else {
+            continue;
+        };
+        if inside || rest.starts_with(|c: char| c.is_ascii_uppercase()) {
+            continue;
+        }
+        let here = || {
+            if depth == 0 {
+                format!("line {}: ", index + 1)
+            } else {
+                format!("`{}` line {}: ", path.display(), index + 1)
+            }
+        };
+        let rest = rest.trim_start();
+        let name = match rest.strip_prefix('"') {
+            Some(quoted) => match quoted.split_once('"') {
+                Some((name, _)) if !name.contains('\\') => name,
+                _ => {
+                    return Err(format!(
+                        "{}a quoted $INCLUDE name must be closed and have no `\\`",
+                        here()
+                    ));
+                }
+            },
+            None => rest
+                .split(|c: char| c.is_whitespace() || c == ';' || c == ')')
+                .next()
+                .unwrap_or_default(),
+        };
+        if name.is_empty() {
+            // The parser says what is wrong.
+            continue;
+        }
+        if depth + 1 > MAX_INCLUDE_DEPTH {
+            return Err(format!(
+                "{}$INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep (does a file include itself?)",
+                here()
+            ));
+        }
+        let file = match Path::new(name).is_absolute() {
+            true => PathBuf::from(name),
+            false => path.parent().unwrap_or(Path::new("")).join(name),
+        };
+        let meta = std::fs::metadata(&file)
+            .map_err(|e| format!("{}$INCLUDE `{}`: {e}", here(), file.display()))?;
+        if !meta.is_file() {
+            return Err(format!(
+                "{}$INCLUDE `{}` is not a regular file",
+                here(),
+                file.display()
+            ));
+        }
+        *total = total.saturating_add(meta.len());
+        if *total > MAX_ZONE_BYTES {
+            return Err(format!(
+                "{}$INCLUDE `{}`: the zone and its includes are over the {MAX_ZONE_BYTES}-byte limit",
+                here(),
+                file.display()
+            ));
+        }
+        let included = crate::bundle::read_text(&file, MAX_ZONE_BYTES)
+            .map_err(|e| format!("{}$INCLUDE `{}`: {e}", here(), file.display()))?;
+        check_includes(&included, &file, depth + 1, total, found)?;
+        found.push(file);
+    }
+    Ok(())
+}
+
+/// Whether `owner` is outside the zone at `apex` (both in Ward's name
+/// form; the root zone holds every name).
+fn outside(apex: &str, owner: &str) -> bool {
+    !(owner == apex || apex.is_empty() || owner.ends_with(&format!(".{apex}")))
 }
 
 impl Zones {
@@ -109,21 +225,67 @@ impl Zones {
         self.apexes.is_empty()
     }
 
+    /// The files the zones' `$INCLUDE`s read.
+    pub fn included_files(&self) -> &[PathBuf] {
+        &self.included
+    }
+
     pub fn load(&mut self, path: &Path) -> Result<(), String> {
         let text = crate::bundle::read_text(path, MAX_ZONE_BYTES)?;
-        let (origin, records) = Parser::new(text.as_str(), Some(path.to_owned()), None)
-            .parse()
-            .map_err(|e| match line_of_error(&text, path) {
-                Some(line) => format!("line {line}: {e}"),
-                None => e.to_string(),
-            })?;
-        let apex = text_name(&origin);
+        let mut total = text.len() as u64;
+        check_includes(&text, path, 0, &mut total, &mut self.included)?;
+        let parse = |text: &str| Parser::new(text, Some(path.to_owned()), None).parse();
+        let (origin, records) = parse(&text).map_err(|e| {
+            let line = first_bad_line(&text, |cut| parse(cut).is_err());
+            format!("{}{e}", at_line(line))
+        })?;
+        // The zone is the SOA's owner (the parser's origin is the last
+        // `$ORIGIN`, which may be a name inside the zone).
+        let soa_owners = |records: &BTreeMap<RrKey, RecordSet>| -> Vec<String> {
+            records
+                .iter()
+                .filter(|(key, _)| key.record_type == RecordType::SOA)
+                .map(|(_, set)| text_name(set.name()))
+                .collect()
+        };
+        let apex = match soa_owners(&records).as_slice() {
+            [apex] => apex.clone(),
+            [] => {
+                return Err(format!(
+                    "the zone `{}` has no SOA record",
+                    text_name(&origin)
+                ));
+            }
+            [first, second, ..] => {
+                let line = first_bad_line(&text, |cut| {
+                    parse(cut).map_or(true, |(_, records)| soa_owners(&records).len() > 1)
+                });
+                return Err(format!(
+                    "{}two SOA records (`{first}` and `{second}`): one zone per file",
+                    at_line(line)
+                ));
+            }
+        };
+        if let Some(owner) = records
+            .values()
+            .map(|set| text_name(set.name()))
+            .find(|owner| outside(&apex, owner))
+        {
+            let line = first_bad_line(&text, |cut| {
+                parse(cut).map_or(true, |(_, records)| {
+                    records
+                        .values()
+                        .any(|set| outside(&apex, &text_name(set.name())))
+                })
+            });
+            return Err(format!(
+                "{}`{owner}` is outside the zone `{apex}`",
+                at_line(line)
+            ));
+        }
         let mut soa = None;
         for (key, set) in records {
             let owner = text_name(set.name());
-            if !(owner == apex || apex.is_empty() || owner.ends_with(&format!(".{apex}"))) {
-                return Err(format!("`{owner}` is outside the zone `{apex}`"));
-            }
             for record in set.records_without_rrsigs() {
                 if key.record_type == RecordType::SOA && owner == apex {
                     soa = Some(record.clone());
@@ -422,5 +584,122 @@ mod tests {
         let name = "room\\046b.hospital.example";
         let answer = zones.answer(name, 1, &question(name, 1)).unwrap();
         assert_eq!(counts(&answer.message), (0, 1, 0));
+    }
+
+    const SOA: &str = "$ORIGIN z.example.\n$TTL 300\n@ IN SOA ns admin 1 3600 600 86400 300\n";
+
+    /// `$INCLUDE` is followed from the including file's directory, nested
+    /// too, and the files it read are kept for the watcher.
+    #[test]
+    fn includes_are_followed_and_kept_for_watching() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        let path = dir.path().join("z.zone");
+        std::fs::write(
+            &path,
+            format!("{SOA}$INCLUDE sub/a.inc ; the ICU\nb IN A 10.0.0.2\n"),
+        )
+        .unwrap();
+        std::fs::write(sub.join("a.inc"), "a IN A 10.0.0.1\n$INCLUDE \"c.inc\"\n").unwrap();
+        std::fs::write(sub.join("c.inc"), "c IN A 10.0.0.3\n").unwrap();
+        let mut zones = Zones::default();
+        zones.load(&path).unwrap();
+        for name in ["a.z.example", "b.z.example", "c.z.example"] {
+            let answer = zones.answer(name, 1, &question(name, 1)).unwrap();
+            assert_eq!(counts(&answer.message), (0, 1, 0), "{name}");
+        }
+        assert_eq!(
+            zones.included_files(),
+            [sub.join("c.inc"), sub.join("a.inc")]
+        );
+    }
+
+    /// Regression: hickory's parser reads an `$INCLUDE`d file whole with
+    /// no limit, so `$INCLUDE /dev/zero` took memory until the machine ran
+    /// out; and a file that includes itself must end with an error.
+    #[test]
+    fn includes_that_never_end_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("z.zone");
+        let load = |zone: String| {
+            std::fs::write(&path, zone).unwrap();
+            Zones::default().load(&path).unwrap_err()
+        };
+        let err = load(format!("{SOA}$INCLUDE /dev/zero\n"));
+        assert_eq!(err, "line 4: $INCLUDE `/dev/zero` is not a regular file");
+        let err = load(format!("{SOA}$INCLUDE {}\n", dir.path().display()));
+        assert!(err.ends_with("is not a regular file"), "{err}");
+        let err = load(format!("{SOA}$INCLUDE missing.inc\n"));
+        assert!(err.starts_with("line 4: $INCLUDE `"), "{err}");
+
+        std::fs::write(
+            dir.path().join("self.inc"),
+            "x IN A 10.0.0.9\n$INCLUDE self.inc\n",
+        )
+        .unwrap();
+        let err = load(format!("{SOA}$INCLUDE self.inc\n"));
+        assert!(
+            err.contains("self.inc` line 2: $INCLUDE nested more than 8 deep"),
+            "{err}"
+        );
+        let err = load(format!("{SOA}$INCLUDE \"a\\\\b.inc\"\n"));
+        assert!(err.contains("have no `\\`"), "{err}");
+        // `$INCLUDE` inside parentheses is not a directive but data.
+        std::fs::write(&path, format!("{SOA}a IN TXT (\n$INCLUDE /dev/zero )\n")).unwrap();
+        let mut zones = Zones::default();
+        zones.load(&path).unwrap();
+        assert!(zones.included_files().is_empty());
+    }
+
+    /// Regression: the zone was taken to be the parser's origin, which is
+    /// the file's last `$ORIGIN`, so a file that moved `$ORIGIN` to a
+    /// name inside the zone was refused (`hosp.example` outside the zone
+    /// `icu.hosp.example`).
+    #[test]
+    fn the_zone_is_the_soas_owner_whatever_the_last_origin() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("z.zone");
+        std::fs::write(
+            &path,
+            "$ORIGIN hosp.example.\n$TTL 300\n@ IN SOA ns admin 1 3600 600 86400 300\n\
+             $ORIGIN icu.hosp.example.\nmonitor IN A 10.1.1.1\n",
+        )
+        .unwrap();
+        let mut zones = Zones::default();
+        zones.load(&path).unwrap();
+        let name = "monitor.icu.hosp.example";
+        let answer = zones.answer(name, 1, &question(name, 1)).unwrap();
+        assert_eq!(counts(&answer.message), (0, 1, 0));
+        let name = "nope.hosp.example";
+        let answer = zones.answer(name, 1, &question(name, 1)).unwrap();
+        assert_eq!(counts(&answer.message), (3, 0, 1), "NXDOMAIN with the SOA");
+    }
+
+    /// Regression: a name outside the zone was refused without its line.
+    #[test]
+    fn a_name_outside_the_zone_or_a_second_soa_names_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("z.zone");
+        let load = |zone: String| {
+            std::fs::write(&path, zone).unwrap();
+            Zones::default().load(&path).unwrap_err()
+        };
+        let err = load(format!(
+            "{SOA}a IN A 10.0.0.1\n\nwww.other.example. IN A 10.0.0.2\nb IN A 10.0.0.3\n"
+        ));
+        assert_eq!(
+            err,
+            "line 6: `www.other.example` is outside the zone `z.example`"
+        );
+        let err = load(format!(
+            "{SOA}a IN A 10.0.0.1\nsub IN SOA ns admin 1 3600 600 86400 300\n"
+        ));
+        assert_eq!(
+            err,
+            "line 5: two SOA records (`z.example` and `sub.z.example`): one zone per file"
+        );
+        let err = load("$ORIGIN z.example.\na 300 IN A 10.0.0.1\n".to_owned());
+        assert_eq!(err, "the zone `z.example` has no SOA record");
     }
 }

@@ -166,6 +166,17 @@ printf 'blocked.example.test\ntracker.cloak.test\n' >"$work/phishing.txt"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
   -keyout "$work/key.pem" -out "$work/cert.pem" -days 2 -subj /CN=ward.test \
   -addext subjectAltName=DNS:ward.test >/dev/null 2>&1
+# A local zone whose ICU names come from an included file.
+cat >"$work/hospital.zone" <<'EOF'
+$ORIGIN hospital.test.
+$TTL 300
+@ IN SOA ns.hospital.test. admin.hospital.test. 1 3600 600 86400 300
+@ IN NS ns
+ns IN A 10.0.0.1
+$ORIGIN icu.hospital.test.
+$INCLUDE icu.inc
+EOF
+echo 'monitor IN A 10.1.1.1' >"$work/icu.inc"
 cat >"$work/ward-serve.toml" <<EOF
 [serve]
 listen = ["127.0.0.1:$dns_port"]
@@ -182,6 +193,9 @@ phishing = "phishing.txt"
 
 [upstream]
 servers = ["127.0.0.1:$up_port"]
+
+[zones]
+files = ["hospital.zone"]
 
 [log]
 path = "decisions.jsonl"
@@ -495,6 +509,19 @@ sigterm_exits_cleanly() {
   [ "$status" -eq 0 ]
 }
 
+zone_include_watched() {
+  out=$(d monitor.icu.hospital.test A)
+  echo "$out"
+  grep -q 'flags: qr aa' <<<"$out" || return 1
+  d +short monitor.icu.hospital.test | grep -qx 10.1.1.1 || return 1
+  [ "$(status_of <<<"$(d nobody.icu.hospital.test A)")" = NXDOMAIN ] || return 1
+  count=$(reloads_of ok)
+  echo 'monitor IN A 10.1.1.20' >"$work/icu.inc"
+  await_reload ok "${count:-0}" || return 1
+  d +short monitor.icu.hospital.test | grep -qx 10.1.1.20
+}
+
+check "dig: a local zone with \$INCLUDE answers with aa; the included file is watched" zone_include_watched
 check "dnsperf: 8 s of UDP load, zero lost" dnsperf_load
 check "dnsperf: 4 s of DNS over TLS load, zero lost" dnsperf_tls_load
 check "dnsperf: UDP load during 3 SIGHUPs and a list change, zero lost" dnsperf_during_reloads
