@@ -77,6 +77,9 @@ pub struct Bundle {
     unknown_class: Option<Value>,
     /// Names of list lines skipped as malformed, by file (for the reload log).
     pub list_problems: usize,
+    /// The files and directories the bundle was built from (policy paths,
+    /// lists, zones and their includes, inventories): what is watched.
+    pub inputs: Vec<PathBuf>,
     /// The zone `time.hour` and `time.weekday` are read in.
     pub time_zone: jiff::tz::TimeZone,
 }
@@ -158,6 +161,11 @@ impl Bundle {
         for path in &config.inventory.files {
             load_inventory(schema, path, &mut learned)?;
         }
+        let mut inputs = config.policy.paths.clone();
+        inputs.extend(config.lists.values().flat_map(|list| list.paths()));
+        inputs.extend(config.zones.files.iter().cloned());
+        inputs.extend(zones.included_files().iter().cloned());
+        inputs.extend(config.inventory.files.iter().cloned());
         let mut exact = HashMap::new();
         let mut networks = Vec::new();
         for entry in &config.devices {
@@ -203,6 +211,7 @@ impl Bundle {
             learned,
             unknown_class,
             list_problems,
+            inputs,
             time_zone,
         })
     }

@@ -94,7 +94,8 @@ pub struct ServeSection {
     pub tcp_idle_seconds: u64,
     /// TCP and TLS connections open at once.
     pub max_connections: usize,
-    /// Watch policy and list files and reload when they change.
+    /// Watch the configuration file and the bundle's inputs (policies,
+    /// lists, zones, inventories) and reload when they change.
     pub watch: bool,
     /// The time zone of `time.hour` and `time.weekday`: an IANA name such
     /// as `Europe/Berlin`, or `UTC`. Unset: the system's (`TZ`, then

@@ -5,7 +5,7 @@
 //! graceful shutdown on SIGTERM or SIGINT.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -17,7 +17,7 @@ use tokio::sync::{Semaphore, watch};
 use ward_runtime::host::Host;
 use ward_runtime::host::config::HostConfig;
 
-use crate::bundle::ModuleBuilder;
+use crate::bundle::{Bundle, ModuleBuilder};
 use crate::config::Config;
 use crate::gateway::{ConfigSource, Gateway, Settings, Step};
 use crate::log::DecisionLog;
@@ -58,7 +58,9 @@ pub struct Server {
     pub tls_addrs: Vec<SocketAddr>,
     pub https_addrs: Vec<SocketAddr>,
     pub metrics_addr: Option<SocketAddr>,
-    watched: Vec<PathBuf>,
+    /// Whether to watch the inputs for changes, and the configuration
+    /// file to watch with them.
+    watch: Option<Option<PathBuf>>,
 }
 
 impl std::fmt::Debug for Server {
@@ -208,11 +210,7 @@ impl Server {
             }
         }
 
-        let watched = if config.serve.watch {
-            watched_files(config, source.file.as_ref())
-        } else {
-            Vec::new()
-        };
+        let watch = config.serve.watch.then(|| source.file.clone());
         Ok(Server {
             gateway,
             runtime,
@@ -224,7 +222,7 @@ impl Server {
             tls_addrs,
             https_addrs,
             metrics_addr,
-            watched,
+            watch,
         })
     }
 
@@ -236,19 +234,18 @@ impl Server {
     /// watched file changes.
     pub fn run_until_signalled(self) -> Result<(), ServeError> {
         let gateway = Arc::clone(&self.gateway);
-        let watched = self.watched.clone();
+        let watch = self.watch.clone();
         let result = self.runtime.block_on(async move {
             use tokio::signal::unix::{SignalKind, signal};
             let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
             let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
             let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
             let mut tick = tokio::time::interval(WATCH_EVERY);
-            // The zones' `$INCLUDE`d files are those of the serving
-            // bundle, so they are asked for again after each reload.
-            let files = |gateway: &Gateway| {
-                let mut files = watched.clone();
-                files.extend(gateway.bundle().zones.included_files().iter().cloned());
-                files
+            // The inputs are those of the serving bundle, and directories
+            // are listed anew, so they are asked for at each check.
+            let files = |gateway: &Gateway| match &watch {
+                Some(config_file) => watched_files(config_file.as_deref(), &gateway.bundle()),
+                None => Vec::new(),
             };
             let mut seen = fingerprint(&files(&gateway));
             let mut changed_at: Option<Vec<Option<(SystemTime, u64)>>> = None;
@@ -262,7 +259,7 @@ impl Server {
                     }
                     _ = term.recv() => break,
                     _ = int.recv() => break,
-                    _ = tick.tick(), if !watched.is_empty() => {
+                    _ = tick.tick(), if watch.is_some() => {
                         let now = fingerprint(&files(&gateway));
                         // Reload once a change has stayed put for a tick, so
                         // a file caught half-written is not loaded.
@@ -533,24 +530,41 @@ fn tls_acceptor(config: &Config, alpn: &[&[u8]]) -> Result<tokio_rustls::TlsAcce
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(server)))
 }
 
-/// The files whose change triggers a reload: the configuration, the
-/// policy files, the lists and the zones (and, read from the serving
-/// bundle, the files the zones include).
-fn watched_files(config: &Config, config_file: Option<&PathBuf>) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = config_file.into_iter().cloned().collect();
-    for path in &config.policy.paths {
-        files.push(path.clone());
-        if let Ok(entries) = std::fs::read_dir(path) {
-            for entry in entries.flatten() {
-                files.push(entry.path());
-            }
-        }
+/// The files whose change triggers a reload: the configuration file and
+/// the serving bundle's inputs (policy paths with everything under them,
+/// lists, zones and the files they include, inventories).
+fn watched_files(config_file: Option<&Path>, bundle: &Bundle) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = config_file.into_iter().map(Path::to_owned).collect();
+    for input in &bundle.inputs {
+        files.push(input.clone());
+        list_under(input, 0, &mut files);
     }
-    for list in config.lists.values() {
-        files.extend(list.paths());
-    }
-    files.extend(config.zones.files.iter().cloned());
     files
+}
+
+/// Most directory levels below a watched path that are listed.
+const MAX_WATCH_DEPTH: usize = 8;
+/// Most files watched.
+const MAX_WATCHED: usize = 10_000;
+
+/// Adds what is under `dir` (nothing when it is not a directory), sorted so
+/// that one check compares with the next entry by entry.
+fn list_under(dir: &Path, depth: usize, files: &mut Vec<PathBuf>) {
+    if depth >= MAX_WATCH_DEPTH {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = entries.flatten().map(|entry| entry.path()).collect();
+    entries.sort();
+    for entry in entries {
+        if files.len() >= MAX_WATCHED {
+            return;
+        }
+        files.push(entry.clone());
+        list_under(&entry, depth + 1, files);
+    }
 }
 
 fn fingerprint(files: &[PathBuf]) -> Vec<Option<(SystemTime, u64)>> {
@@ -586,6 +600,40 @@ mod tests {
             assert_eq!(listener.local_addr().unwrap(), udp);
         }
         drop(taken);
+    }
+
+    /// Regression: only the first level of a policy directory was
+    /// watched, though the loader reads its subdirectories too, and the
+    /// list was made once at start, so a policy file added later was not
+    /// watched at all.
+    #[test]
+    fn everything_under_a_watched_directory_is_listed_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("b/c")).unwrap();
+        for file in ["a.ward", "b/x.ward", "b/c/y.ward"] {
+            std::fs::write(root.join(file), "").unwrap();
+        }
+        let mut files = Vec::new();
+        list_under(root, 0, &mut files);
+        let names: Vec<PathBuf> = ["a.ward", "b", "b/c", "b/c/y.ward", "b/x.ward"]
+            .iter()
+            .map(|name| root.join(name))
+            .collect();
+        assert_eq!(files, names);
+
+        // A file is not a directory: nothing under it.
+        let mut files = Vec::new();
+        list_under(&root.join("a.ward"), 0, &mut files);
+        assert!(files.is_empty());
+
+        // Nesting past the limit (a symlink loop, say) stops there.
+        std::os::unix::fs::symlink(root, root.join("b/c/loop")).unwrap();
+        let mut files = Vec::new();
+        list_under(root, 0, &mut files);
+        let depth = |f: &PathBuf| f.strip_prefix(root).unwrap().components().count();
+        assert_eq!(files.iter().map(depth).max(), Some(MAX_WATCH_DEPTH));
+        assert!(files.contains(&root.join("b/c/loop/b/c/loop")));
     }
 
     #[test]

@@ -177,6 +177,8 @@ $ORIGIN icu.hospital.test.
 $INCLUDE icu.inc
 EOF
 echo 'monitor IN A 10.1.1.1' >"$work/icu.inc"
+# The devices the classification core learned: none yet.
+: >"$work/inventory.jsonl"
 cat >"$work/ward-serve.toml" <<EOF
 [serve]
 listen = ["127.0.0.1:$dns_port"]
@@ -196,6 +198,9 @@ servers = ["127.0.0.1:$up_port"]
 
 [zones]
 files = ["hospital.zone"]
+
+[inventory]
+files = ["inventory.jsonl"]
 
 [log]
 path = "decisions.jsonl"
@@ -521,7 +526,26 @@ zone_include_watched() {
   d +short monitor.icu.hospital.test | grep -qx 10.1.1.20
 }
 
+# A new inventory (as `ward inspect --format json` writes it, moved into
+# place) is watched: the next query is decided, and logged, with the class.
+inventory_watched() {
+  count=$(reloads_of ok)
+  printf '%s\n' '{"type":"device","ip":"127.0.0.1","facts":{"device.class":"infusion.pump"}}' \
+    >"$work/inventory.tmp"
+  mv "$work/inventory.tmp" "$work/inventory.jsonl"
+  await_reload ok "${count:-0}" || return 1
+  for _ in $(seq 1 50); do
+    d +short www.example.test >/dev/null
+    grep -q '"device_class":"infusion.pump"' "$work/decisions.jsonl" && return 0
+    sleep 0.2
+  done
+  echo "no decision logged with the inventory's class"
+  tail -3 "$work/decisions.jsonl"
+  return 1
+}
+
 check "dig: a local zone with \$INCLUDE answers with aa; the included file is watched" zone_include_watched
+check "a rewritten inventory is watched: the device's class decides and is logged" inventory_watched
 check "dnsperf: 8 s of UDP load, zero lost" dnsperf_load
 check "dnsperf: 4 s of DNS over TLS load, zero lost" dnsperf_tls_load
 check "dnsperf: UDP load during 3 SIGHUPs and a list change, zero lost" dnsperf_during_reloads
