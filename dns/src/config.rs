@@ -92,8 +92,10 @@ pub struct ServeSection {
     pub edns_udp_size: u16,
     /// Seconds a TCP or TLS connection may sit idle.
     pub tcp_idle_seconds: u64,
-    /// TCP and TLS connections open at once.
+    /// TCP, TLS and HTTPS connections open at once.
     pub max_connections: usize,
+    /// Of those, open at once from one client address; 0: no cap.
+    pub max_connections_per_client: usize,
     /// Watch the configuration file and the bundle's inputs (policies,
     /// lists, zones, inventories) and reload when they change.
     pub watch: bool,
@@ -128,6 +130,7 @@ impl Default for ServeSection {
             edns_udp_size: 1232,
             tcp_idle_seconds: 10,
             max_connections: 1024,
+            max_connections_per_client: 64,
             watch: true,
             time_zone: None,
         }

@@ -18,10 +18,11 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 
 use crate::gateway::{Gateway, Step};
 use crate::metrics::{Dropped, Transport};
+use crate::slots::Slots;
 
 const PATH: &str = "/dns-query";
 const MESSAGE_TYPE: &str = "application/dns-message";
@@ -34,7 +35,7 @@ pub async fn accept_loop(
     listener: TcpListener,
     tls: tokio_rustls::TlsAcceptor,
     gateway: Arc<Gateway>,
-    connections: Arc<Semaphore>,
+    slots: Arc<Slots>,
     idle: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -47,15 +48,14 @@ pub async fn accept_loop(
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
-            tracing::warn!(%peer, "too many connections; closing this one");
+        let Some(slot) = slots.admit(&gateway, peer.ip()) else {
             continue;
         };
         let gateway = Arc::clone(&gateway);
         let tls = tls.clone();
         let mut shutdown = shutdown.clone();
         tokio::spawn(async move {
-            let _permit = permit;
+            let _slot = slot;
             let stream = match tokio::time::timeout(idle, tls.accept(stream)).await {
                 Ok(Ok(stream)) => stream,
                 _ => return,

@@ -327,6 +327,11 @@ impl Gateway {
         }
     }
 
+    /// Whether `client` is in `serve.allow_clients`.
+    pub fn client_allowed(&self, client: IpAddr) -> bool {
+        self.settings.load().client_allowed(client)
+    }
+
     /// First half of a query: everything that needs no upstream.
     pub fn begin(&self, packet: &[u8], client: IpAddr, transport: Transport) -> Step {
         let start = Instant::now();

@@ -11,6 +11,7 @@ pub mod gateway;
 pub mod log;
 pub mod metrics;
 pub mod server;
+pub mod slots;
 pub mod upstream;
 pub mod wire;
 pub mod zones;

@@ -97,6 +97,28 @@ pub enum Dropped {
     Malformed,
 }
 
+/// Why a TCP, TLS or HTTPS connection was closed as soon as it was
+/// accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The client is outside `serve.allow_clients`.
+    ClientRefused,
+    /// `serve.max_connections` are open.
+    ServerFull,
+    /// `serve.max_connections_per_client` are open from this client.
+    ClientFull,
+}
+
+impl Refused {
+    pub fn name(self) -> &'static str {
+        match self {
+            Refused::ClientRefused => "client_refused",
+            Refused::ServerFull => "server_full",
+            Refused::ClientFull => "client_full",
+        }
+    }
+}
+
 impl Dropped {
     pub fn name(self) -> &'static str {
         match self {
@@ -133,6 +155,8 @@ pub struct Metrics {
     reloads_refused: Counter,
     /// By `Dropped`, in declaration order.
     dropped: [Counter; 3],
+    /// By `Refused`, in declaration order.
+    refused: [Counter; 3],
 }
 
 impl Default for Metrics {
@@ -208,12 +232,19 @@ impl Metrics {
             "Queries dropped before a policy decision, by reason",
             dropped.clone(),
         );
+        let refused = CounterFamily::default();
+        registry.register(
+            "connections_refused",
+            "TCP, TLS and HTTPS connections closed as soon as accepted, by reason",
+            refused.clone(),
+        );
 
         let fixed = |family: &CounterFamily, name: &'static str, value: &'static str| {
             family.get_or_create_owned(&[(name, Cow::Borrowed(value))])
         };
         let for_transport = |transport: Transport| fixed(&queries, "transport", transport.name());
         let for_reason = |reason: Dropped| fixed(&dropped, "reason", reason.name());
+        let for_refusal = |reason: Refused| fixed(&refused, "reason", reason.name());
         Metrics {
             queries: [
                 for_transport(Transport::Udp),
@@ -238,6 +269,11 @@ impl Metrics {
                 for_reason(Dropped::ClientRefused),
                 for_reason(Dropped::RateLimited),
                 for_reason(Dropped::Malformed),
+            ],
+            refused: [
+                for_refusal(Refused::ClientRefused),
+                for_refusal(Refused::ServerFull),
+                for_refusal(Refused::ClientFull),
             ],
             registry,
         }
@@ -310,6 +346,15 @@ impl Metrics {
             Dropped::ClientRefused => client_refused.inc(),
             Dropped::RateLimited => rate_limited.inc(),
             Dropped::Malformed => malformed.inc(),
+        };
+    }
+
+    pub fn connection_refused(&self, why: Refused) {
+        let [client_refused, server_full, client_full] = &self.refused;
+        match why {
+            Refused::ClientRefused => client_refused.inc(),
+            Refused::ServerFull => server_full.inc(),
+            Refused::ClientFull => client_full.inc(),
         };
     }
 

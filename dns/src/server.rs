@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use ward_runtime::host::Host;
 use ward_runtime::host::config::HostConfig;
 
@@ -22,6 +22,7 @@ use crate::config::Config;
 use crate::gateway::{ConfigSource, Gateway, Settings, Step};
 use crate::log::DecisionLog;
 use crate::metrics::{Dropped, Metrics, Transport};
+use crate::slots::Slots;
 
 /// How often a UDP thread looks up from its socket to see whether to stop.
 const UDP_POLL: Duration = Duration::from_millis(200);
@@ -121,7 +122,10 @@ impl Server {
             plain_tcp.push((bound, listener));
         }
 
-        let connections = Arc::new(Semaphore::new(config.serve.max_connections.max(1)));
+        let slots = Slots::new(
+            config.serve.max_connections,
+            config.serve.max_connections_per_client,
+        );
         let idle = Duration::from_secs(config.serve.tcp_idle_seconds.max(1));
         let mut tcp_addrs = Vec::new();
         for (addr, listener) in plain_tcp {
@@ -131,7 +135,7 @@ impl Server {
                 listener,
                 None,
                 Arc::clone(&gateway),
-                Arc::clone(&connections),
+                Arc::clone(&slots),
                 idle,
                 shutdown_rx.clone(),
             ));
@@ -147,7 +151,7 @@ impl Server {
                     listener,
                     Some(acceptor.clone()),
                     Arc::clone(&gateway),
-                    Arc::clone(&connections),
+                    Arc::clone(&slots),
                     idle,
                     shutdown_rx.clone(),
                 ));
@@ -164,7 +168,7 @@ impl Server {
                     listener,
                     acceptor.clone(),
                     Arc::clone(&gateway),
-                    Arc::clone(&connections),
+                    Arc::clone(&slots),
                     idle,
                     shutdown_rx.clone(),
                 ));
@@ -408,7 +412,7 @@ async fn accept_loop(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     gateway: Arc<Gateway>,
-    connections: Arc<Semaphore>,
+    slots: Arc<Slots>,
     idle: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -425,15 +429,14 @@ async fn accept_loop(
                 continue;
             }
         };
-        let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
-            tracing::warn!(%peer, "too many connections; closing this one");
+        let Some(slot) = slots.admit(&gateway, peer.ip()) else {
             continue;
         };
         let gateway = Arc::clone(&gateway);
         let tls = tls.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            let _permit = permit;
+            let _slot = slot;
             let _ = stream.set_nodelay(true);
             match tls {
                 None => serve_stream(stream, peer, Transport::Tcp, &gateway, idle, shutdown).await,

@@ -2633,6 +2633,78 @@ fn connections_over_max_connections_are_closed() {
     assert!(served, "the slot was not given back");
 }
 
+/// A TCP connection to `server` from the loopback address `source`.
+fn tcp_connect_from(source: Ipv4Addr, server: SocketAddr) -> TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::from((source, 0))).unwrap();
+        socket.connect(server).await.unwrap().into_std().unwrap()
+    });
+    stream.set_nonblocking(false).unwrap();
+    stream.set_read_timeout(Some(ANSWER_WAIT)).unwrap();
+    stream
+}
+
+/// Regression: a connection took one of the `max_connections` slots
+/// before its client was checked against `allow_clients`, so a host
+/// outside the client networks could hold every slot (each for
+/// `tcp_idle_seconds`, again and again) and shut the devices out of DNS
+/// over TCP, TLS and HTTPS; and one device could do the same from inside.
+#[test]
+fn outsiders_and_single_clients_cannot_hold_every_connection_slot() {
+    let upstream = Upstream::start();
+    let mut setup = Setup::new(upstream.addr);
+    setup
+        .serve
+        .push("allow_clients = [\"127.0.0.1/32\", \"127.0.0.3/32\"]".into());
+    setup.serve.push("max_connections = 3".into());
+    setup.serve.push("max_connections_per_client = 2".into());
+    let ward = setup.start();
+    let packet = query(1, "malware.example.", RecordType::A, None);
+
+    // An outsider's connections are closed at once (a held one would time
+    // the read out, and the read would panic), and kept open on its side.
+    let outsider = Ipv4Addr::new(127, 0, 0, 2);
+    let outsiders: Vec<TcpStream> = (0..5)
+        .map(|_| {
+            let mut stream = tcp_connect_from(outsider, ward.tcp());
+            assert_eq!(tcp_recv(&mut stream), None);
+            stream
+        })
+        .collect();
+
+    // A device gets its two connections, not a third.
+    let mut mine: Vec<TcpStream> = (0..2)
+        .map(|_| tcp_connect_from(Ipv4Addr::LOCALHOST, ward.tcp()))
+        .collect();
+    for stream in &mut mine {
+        tcp_send(stream, &packet);
+        assert!(tcp_recv(stream).is_some());
+    }
+    let mut third = tcp_connect_from(Ipv4Addr::LOCALHOST, ward.tcp());
+    assert_eq!(tcp_recv(&mut third), None);
+
+    // Another device still finds the last slot.
+    let mut other = tcp_connect_from(Ipv4Addr::new(127, 0, 0, 3), ward.tcp());
+    tcp_send(&mut other, &packet);
+    assert!(tcp_recv(&mut other).is_some());
+
+    let metrics = ward.server().gateway().metrics.render();
+    for (reason, count) in [
+        ("client_refused", 5),
+        ("client_full", 1),
+        ("server_full", 0),
+    ] {
+        let line = format!("ward_dns_connections_refused_total{{reason=\"{reason}\"}} {count}\n");
+        assert!(metrics.contains(&line), "{line}{metrics}");
+    }
+    drop((outsiders, mine, other));
+}
+
 #[test]
 fn idle_tcp_connections_are_closed() {
     let upstream = Upstream::start();
