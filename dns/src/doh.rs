@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -28,6 +28,9 @@ const PATH: &str = "/dns-query";
 const MESSAGE_TYPE: &str = "application/dns-message";
 /// A DNS message is at most 65,535 bytes.
 const MAX_MESSAGE: usize = 65_535;
+/// A body over `MAX_MESSAGE` is read on, and dropped, up to this much, so
+/// that its 413 reaches an HTTP/2 client; past it the stream is reset.
+const MAX_DRAINED: usize = 1024 * 1024;
 
 /// Accepts TLS connections and serves DNS over HTTPS on them until
 /// `shutdown` fires.
@@ -270,24 +273,36 @@ fn query_of(
     }
 }
 
-/// Reads a request's body, at most `MAX_MESSAGE` bytes; `None` when it
-/// takes longer than `patience`. Every request's body is read before the
-/// request is answered, even one about to get an error: answering first
+/// Reads a request's body, keeping at most `MAX_MESSAGE` bytes; `None`
+/// when it takes longer than `patience`. Every request's body is read to
+/// its end before the request is answered, even one about to get an
+/// error, a body too large included (up to `MAX_DRAINED`): answering first
 /// makes HTTP/2 reset the stream, and clients such as curl then report the
 /// reset instead of the status. The time limit keeps a client that never
 /// finishes its body from holding the connection (and its
 /// `max_connections` slot) open forever.
-async fn read_body(body: Incoming, patience: Duration) -> Option<Result<Bytes, Refusal>> {
-    let read = tokio::time::timeout(patience, Limited::new(body, MAX_MESSAGE).collect())
-        .await
-        .ok()?;
-    Some(read.map(|body| body.to_bytes()).map_err(|error| {
-        if error.is::<LengthLimitError>() {
-            Refusal::TooLarge
-        } else {
-            Refusal::Unreadable
+async fn read_body(mut body: Incoming, patience: Duration) -> Option<Result<Bytes, Refusal>> {
+    let read = async {
+        let mut kept = Vec::new();
+        let mut seen = 0usize;
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame.map_err(|_| Refusal::Unreadable)?.into_data() else {
+                continue; // trailers
+            };
+            seen = seen.saturating_add(data.len());
+            if seen > MAX_DRAINED {
+                return Err(Refusal::TooLarge);
+            }
+            if seen <= MAX_MESSAGE {
+                kept.extend_from_slice(&data);
+            }
         }
-    }))
+        if seen > MAX_MESSAGE {
+            return Err(Refusal::TooLarge);
+        }
+        Ok(Bytes::from(kept))
+    };
+    tokio::time::timeout(patience, read).await.ok()
 }
 
 async fn answer(
