@@ -269,14 +269,14 @@ fn hostile_policy_files_get_clear_errors() {
 
 /// Regression: the size cap was checked only against the size the file
 /// system reports (0 for a device), so `ward check /dev/zero` read until
-/// memory ran out (1.8 GB in 4 seconds).
+/// memory ran out (1.8 GB in 4 seconds). Devices and pipes are refused.
 #[test]
-fn a_policy_file_that_never_ends_is_too_large() {
+fn a_policy_file_that_never_ends_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     for command in ["check", "fmt"] {
-        let (_, stderr) = check(&[command, "/dev/zero"], dir.path(), 1);
+        let (_, stderr) = check(&[command, "/dev/zero"], dir.path(), 2);
         assert!(
-            stderr.contains("`/dev/zero` is too large: over the 8388608-byte limit"),
+            stderr.contains("cannot read `/dev/zero`: not a regular file"),
             "{command}: {stderr}"
         );
     }
@@ -361,4 +361,34 @@ fn serve_log_has_no_colour_codes_when_not_on_a_terminal() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("list lines skipped"), "{stderr}");
     assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+}
+
+/// Regression (found by a hostile test): an empty policy directory (or a
+/// wrong one) built a bundle with no policy, and `ward serve` then allowed
+/// every query, listed malware included, without a word; a reload to an
+/// emptied directory did the same.
+#[test]
+fn serve_refuses_a_bundle_with_no_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    let output = ward(
+        &[
+            "serve",
+            "--policy",
+            "empty",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "127.0.0.1:9",
+            "--metrics",
+            "127.0.0.1:0",
+        ],
+        dir.path(),
+    );
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no policy in `empty`: ward serve would allow every query"),
+        "{stderr}"
+    );
 }

@@ -26,6 +26,8 @@ use crate::slots::Slots;
 
 /// How often a UDP thread looks up from its socket to see whether to stop.
 const UDP_POLL: Duration = Duration::from_millis(200);
+/// The largest certificate or key file read.
+const MAX_PEM_BYTES: u64 = 1024 * 1024;
 /// How often watched files are checked for changes.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
 
@@ -510,8 +512,13 @@ fn tls_acceptor(config: &Config, alpn: &[&[u8]]) -> Result<tokio_rustls::TlsAcce
             "serve.tls_listen needs serve.tls_cert and serve.tls_key".into(),
         ));
     };
-    let certs = CertificateDer::pem_file_iter(cert)
-        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+    let read = |path: &Path, what: &str| {
+        ward_runtime::files::read_capped(path, MAX_PEM_BYTES)
+            .map_err(|e| ServeError::Tls(format!("{what} `{}`: {e}", path.display())))
+    };
+    let cert_pem = read(cert, "certificate")?;
+    let certs = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ServeError::Tls(format!("certificate `{}`: {e}", cert.display())))?;
     if certs.is_empty() {
         return Err(ServeError::Tls(format!(
@@ -519,7 +526,7 @@ fn tls_acceptor(config: &Config, alpn: &[&[u8]]) -> Result<tokio_rustls::TlsAcce
             cert.display()
         )));
     }
-    let key = PrivateKeyDer::from_pem_file(key)
+    let key = PrivateKeyDer::from_pem_slice(&read(key, "key")?)
         .map_err(|e| ServeError::Tls(format!("key `{}`: {e}", key.display())))?;
     let mut server = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),

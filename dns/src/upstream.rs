@@ -119,8 +119,9 @@ impl Upstreams {
         if let Some(path) = tls_ca {
             use rustls::pki_types::CertificateDer;
             use rustls::pki_types::pem::PemObject;
-            let certs = CertificateDer::pem_file_iter(path)
+            let pem = ward_runtime::files::read_capped(path, 1024 * 1024)
                 .map_err(|e| format!("upstream.tls_ca `{}`: {e}", path.display()))?;
+            let certs = CertificateDer::pem_slice_iter(&pem);
             let mut added = 0;
             for cert in certs {
                 let cert =
