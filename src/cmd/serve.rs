@@ -127,6 +127,17 @@ fn build_module(paths: &[PathBuf]) -> Result<Vec<u8>, String> {
         .filter(Diagnostic::is_error)
         .collect();
     match (&checked.bundle, errors.is_empty()) {
+        // Patient safety is explicit: no policy at all (an empty directory,
+        // a wrong path) is a mistake, not an instruction to allow everything.
+        (Some(bundle), true) if bundle.policies.is_empty() => Err(format!(
+            "no policy in {}: ward serve would allow every query; write one (a policy with \
+             only `default allow` serves without filtering)",
+            paths
+                .iter()
+                .map(|p| format!("`{}`", p.display()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
         (Some(bundle), true) => wasm::compile(bundle, &loaded.sources)
             .map(|compiled| compiled.bytes)
             .map_err(|e| format!("cannot compile the bundle: {e}")),
