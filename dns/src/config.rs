@@ -160,6 +160,9 @@ pub struct UpstreamSection {
     /// resolver's (`/etc/resolv.conf`).
     pub servers: Vec<String>,
     pub timeout_ms: u64,
+    /// Upstream questions waiting for an answer at once; a query that would
+    /// need one more is answered SERVFAIL at once.
+    pub max_in_flight: usize,
     /// Extra trust anchors for DNS-over-TLS upstreams (PEM), besides the
     /// Mozilla roots.
     pub tls_ca: Option<PathBuf>,
@@ -170,6 +173,7 @@ impl Default for UpstreamSection {
         UpstreamSection {
             servers: Vec::new(),
             timeout_ms: 2000,
+            max_in_flight: 1024,
             tls_ca: None,
         }
     }
@@ -470,6 +474,11 @@ impl Config {
         if self.serve.tcp_idle_seconds == 0 {
             return Err(ConfigError::Invalid(
                 "serve.tcp_idle_seconds must be at least 1".into(),
+            ));
+        }
+        if self.upstream.max_in_flight == 0 {
+            return Err(ConfigError::Invalid(
+                "upstream.max_in_flight must be at least 1".into(),
             ));
         }
         if self.upstream.timeout_ms == 0 {

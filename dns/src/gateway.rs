@@ -175,6 +175,53 @@ impl Settings {
     }
 }
 
+/// Why a query that needed an upstream answer has none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unanswered {
+    /// No upstream gave a usable answer.
+    Failed,
+    /// `upstream.max_in_flight` questions were already waiting.
+    Overloaded,
+}
+
+/// Lets something happen at most once a second, counting the times it
+/// did not.
+#[derive(Debug)]
+struct Throttle {
+    started: Instant,
+    /// Whole seconds since `started` of the last time allowed, plus one (0: never).
+    last: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Throttle {
+            started: Instant::now(),
+            last: AtomicU64::new(0),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Throttle {
+    /// `Some(times suppressed since the last allowed)` when allowed now.
+    fn allow(&self) -> Option<u64> {
+        let now = self.started.elapsed().as_secs() + 1;
+        let last = self.last.load(Ordering::Relaxed);
+        if last != now
+            && self
+                .last
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            return Some(self.suppressed.swap(0, Ordering::Relaxed));
+        }
+        self.suppressed.fetch_add(1, Ordering::Relaxed);
+        None
+    }
+}
+
 /// A token bucket per client.
 #[derive(Debug)]
 struct RateLimiter {
@@ -252,6 +299,10 @@ pub struct Gateway {
     pub edns_size: u16,
     limits: CacheSection,
     inflight: Mutex<HashMap<(String, u16, u16), Vec<Waiter>>>,
+    /// `upstream.max_in_flight`: the most keys in `inflight`.
+    max_in_flight: usize,
+    /// "no upstream answered", at most once a second.
+    unanswered_warning: Throttle,
     source: ConfigSource,
     builder: Arc<ModuleBuilder>,
 }
@@ -285,6 +336,8 @@ impl Gateway {
             edns_size: config.serve.edns_udp_size,
             limits: config.cache.clone(),
             inflight: Mutex::new(HashMap::new()),
+            max_in_flight: config.upstream.max_in_flight,
+            unanswered_warning: Throttle::default(),
             source,
             builder,
         })
@@ -490,12 +543,15 @@ impl Gateway {
             question,
         } = pending;
         match self.resolve(&query).await {
-            Some(entry) => self.answer_with(
+            Ok(entry) => self.answer_with(
                 &query, client, transport, start, &bundle, &facts, mask, &question, &entry,
                 "upstream",
             ),
-            None => {
-                self.metrics.upstream_error();
+            Err(unanswered) => {
+                match unanswered {
+                    Unanswered::Failed => self.metrics.upstream_error(),
+                    Unanswered::Overloaded => self.metrics.overloaded(),
+                }
                 self.record(&Outcome {
                     query: &query,
                     client,
@@ -525,19 +581,24 @@ impl Gateway {
     }
 
     /// One upstream question at a time per name and type: later askers
-    /// wait for the first one's answer.
-    async fn resolve(&self, query: &Query) -> Option<Arc<Entry>> {
+    /// wait for the first one's answer. At most `max_in_flight` questions
+    /// wait at once: each holds a socket and buffers, and a flood of names
+    /// the upstream never answers would otherwise take memory and file
+    /// descriptors until nothing else could be served.
+    async fn resolve(&self, query: &Query) -> Result<Arc<Entry>, Unanswered> {
         let key = (query.name.clone(), query.qtype, query.qclass);
         let waiter = {
             let Ok(mut inflight) = self.inflight.lock() else {
-                return None;
+                return Err(Unanswered::Failed);
             };
+            let full = inflight.len() >= self.max_in_flight;
             match inflight.get_mut(&key) {
                 Some(waiters) => {
                     let (tx, rx) = tokio::sync::oneshot::channel();
                     waiters.push(tx);
                     Some(rx)
                 }
+                None if full => return Err(Unanswered::Overloaded),
                 None => {
                     inflight.insert(key.clone(), Vec::new());
                     None
@@ -545,7 +606,7 @@ impl Gateway {
             }
         };
         if let Some(rx) = waiter {
-            return rx.await.ok().flatten();
+            return rx.await.ok().flatten().ok_or(Unanswered::Failed);
         }
         // The upstreams of now: a reload may change them while this waits.
         let settings = self.settings.load_full();
@@ -561,7 +622,15 @@ impl Gateway {
                 Some(entry)
             }
             Err(error) => {
-                tracing::warn!(name = %query.name, %error, "no upstream answered");
+                if let Some(suppressed) = self.unanswered_warning.allow() {
+                    tracing::warn!(
+                        name = %query.name,
+                        %error,
+                        suppressed,
+                        "no upstream answered (at most one such line a second; \
+                         `suppressed` counts the others)"
+                    );
+                }
                 None
             }
         };
@@ -574,7 +643,7 @@ impl Gateway {
         for waiter in waiters {
             let _ = waiter.send(entry.clone());
         }
-        entry
+        entry.ok_or(Unanswered::Failed)
     }
 
     /// Answers an allowed query from a stored answer, after deciding the

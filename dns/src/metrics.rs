@@ -150,6 +150,7 @@ pub struct Metrics {
     cache_hits: Counter,
     cache_misses: Counter,
     upstream_errors: Counter,
+    overloaded: Counter,
     module_errors: Counter,
     reloads_ok: Counter,
     reloads_refused: Counter,
@@ -214,6 +215,12 @@ impl Metrics {
             "Upstream queries that failed",
             upstream_errors.clone(),
         );
+        let overloaded = Counter::default();
+        registry.register(
+            "overloaded",
+            "Queries answered SERVFAIL at once: upstream.max_in_flight questions were waiting",
+            overloaded.clone(),
+        );
         let module_errors = Counter::default();
         registry.register(
             "module_errors",
@@ -262,6 +269,7 @@ impl Metrics {
             cache_hits,
             cache_misses,
             upstream_errors,
+            overloaded,
             module_errors,
             reloads_ok: fixed(&reloads, "result", "ok"),
             reloads_refused: fixed(&reloads, "result", "refused"),
@@ -324,6 +332,11 @@ impl Metrics {
 
     pub fn upstream_error(&self) {
         self.upstream_errors.inc();
+    }
+
+    /// A query needed an upstream question while `max_in_flight` waited.
+    pub fn overloaded(&self) {
+        self.overloaded.inc();
     }
 
     /// The policy module failed and `on error` decided.

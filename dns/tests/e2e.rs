@@ -1404,6 +1404,56 @@ fn concurrent_identical_questions_share_one_upstream_question() {
     assert_eq!(upstream.queries(), 1);
 }
 
+/// Regression (found by a hostile test): upstream questions waiting for
+/// an answer were not limited, so a flood of names an upstream never
+/// answers took a socket and about 70 KB each until Ward ran out of file
+/// descriptors (20,000 at 60,000 queries a second) and memory, and could
+/// serve nothing.
+#[test]
+fn upstream_questions_in_flight_are_capped() {
+    let upstream = Upstream::slow(Duration::from_millis(500));
+    let mut setup = Setup::new(upstream.addr);
+    setup.upstream.push("max_in_flight = 2".into());
+    let ward = setup.start();
+    let socket = udp_client(Ipv4Addr::LOCALHOST);
+    for (id, name) in [
+        (1, "www.example."),
+        (2, "later.example."),
+        (3, "ns.example."),
+    ] {
+        socket
+            .send_to(&query(id, name, RecordType::A, None), ward.udp())
+            .unwrap();
+    }
+    // One of them (whichever's task comes last) needs a third question:
+    // SERVFAIL at once, before the two the upstream answers after 500 ms.
+    let replies: Vec<Message> = (0..3)
+        .map(|_| Message::from_vec(&recv(&socket, ANSWER_WAIT).unwrap()).unwrap())
+        .collect();
+    assert_eq!(replies[0].metadata.response_code, ResponseCode::ServFail);
+    let overloaded = replies[0].metadata.id;
+    for reply in &replies[1..] {
+        assert_ne!(reply.metadata.id, overloaded);
+        assert_eq!(addresses(reply).len(), 1, "{reply:?}");
+    }
+    assert_eq!(upstream.queries(), 2);
+    let metrics = ward.server().gateway().metrics.render();
+    assert!(
+        metrics.contains("\nward_dns_overloaded_total 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\nward_dns_upstream_errors_total 0\n"),
+        "{metrics}"
+    );
+
+    // Answered, they free their places: that name is asked now.
+    let name = ["www.example.", "later.example.", "ns.example."][usize::from(overloaded) - 1];
+    let reply = ask_udp(ward.udp(), &query(4, name, RecordType::A, None));
+    assert_eq!(addresses(&reply).len(), 1, "{reply:?}");
+    assert_eq!(upstream.queries(), 3);
+}
+
 #[test]
 fn servfail_is_not_cached() {
     let addr = free_address();
