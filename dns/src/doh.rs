@@ -5,10 +5,8 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
@@ -16,7 +14,6 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -64,15 +61,12 @@ pub async fn accept_loop(
                 _ => return,
             };
             let activity = Arc::new(Activity::new());
-            let stream = Watched {
-                inner: stream,
-                activity: Arc::clone(&activity),
-            };
             let in_service = Arc::clone(&activity);
             let service = hyper::service::service_fn(move |request| {
                 let gateway = Arc::clone(&gateway);
                 let activity = Arc::clone(&in_service);
                 async move {
+                    activity.touch();
                     activity.in_flight.fetch_add(1, Ordering::Relaxed);
                     let response = answer(&gateway, peer, request, idle).await;
                     activity.in_flight.fetch_sub(1, Ordering::Relaxed);
@@ -83,10 +77,10 @@ pub async fn accept_loop(
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             let connection = builder.serve_connection(TokioIo::new(stream), service);
             tokio::pin!(connection);
-            // A connection with no bytes moving and no request in hand for
-            // `idle` is closed (HTTP/2 with GOAWAY), as idle TCP and TLS
-            // connections are: otherwise a few idle clients would hold
-            // every `max_connections` slot.
+            // A connection with no request started or ended, and none in
+            // hand, for `idle` is closed (HTTP/2 with GOAWAY), as idle TCP
+            // and TLS connections are: otherwise clients that drip headers
+            // or only PING would hold every `max_connections` slot.
             let mut tick = tokio::time::interval((idle / 4).max(Duration::from_millis(100)));
             loop {
                 tokio::select! {
@@ -111,10 +105,13 @@ pub async fn accept_loop(
     }
 }
 
-/// When bytes last moved on a connection, and the requests it has in hand.
+/// When a request last started or ended on a connection, and the
+/// requests it has in hand. Bytes moving are not activity: a client that
+/// drips a request's headers a byte at a time, or keeps the connection
+/// alive with HTTP/2 PINGs and asks nothing, is idle.
 struct Activity {
     start: Instant,
-    /// Milliseconds from `start` to the last read or write.
+    /// Milliseconds from `start` to the last request's start or end.
     last_ms: AtomicU64,
     in_flight: AtomicUsize,
 }
@@ -141,51 +138,6 @@ impl Activity {
             self.now_ms()
                 .saturating_sub(self.last_ms.load(Ordering::Relaxed)),
         )
-    }
-}
-
-/// A stream that tells its `Activity` whenever bytes move.
-struct Watched<S> {
-    inner: S,
-    activity: Arc<Activity>,
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            this.activity.touch();
-        }
-        poll
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let this = self.get_mut();
-        let poll = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if matches!(poll, Poll::Ready(Ok(n)) if n > 0) {
-            this.activity.touch();
-        }
-        poll
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
 

@@ -2389,6 +2389,55 @@ fn idle_dns_over_https_connections_are_closed() {
     assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
 }
 
+/// Regression (found by a hostile test): bytes moving counted as
+/// activity, so a client that dripped a request's headers a byte at a time
+/// (or sent only HTTP/2 PINGs) was never idle and held its connection, and
+/// its `max_connections` slot, for as long as it liked.
+#[test]
+fn a_dns_over_https_client_dripping_headers_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let upstream = Upstream::start();
+    let mut setup = Setup::new(upstream.addr);
+    let cert = setup.with_tls("https_listen", "ward.test");
+    setup.serve.push("tcp_idle_seconds = 1".into());
+    setup.serve.push("max_connections = 1".into());
+    let ward = setup.start();
+    let https = ward.server().https_addrs[0];
+    let connector = tls_client(&cert);
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let closed = runtime.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(https).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("ward.test").unwrap();
+        let stream = connector.connect(name, tcp).await.unwrap();
+        let (mut reader, mut writer) = tokio::io::split(stream);
+        let drip = async {
+            writer
+                .write_all(b"GET /dns-query?dns=AAAB HTTP/1.1\r\nX-Slow: ")
+                .await?;
+            // A byte every 200 ms for 8 s: far more than one idle second.
+            for _ in 0..40 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                writer.write_all(b"a").await?;
+                writer.flush().await?;
+            }
+            Ok::<(), std::io::Error>(())
+        };
+        let mut got = Vec::new();
+        tokio::select! {
+            _ = reader.read_to_end(&mut got) => true,
+            result = drip => result.is_err(),
+        }
+    });
+    assert!(closed, "the dripping connection was never closed");
+    // The one connection slot is free again: plain TCP is served.
+    let reply = ask_tcp(ward.tcp(), &query(2, "www.example.", RecordType::A, None));
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+}
+
 /// Regression: a DNS-over-HTTPS POST whose body never came whole held its
 /// connection, and its `max_connections` slot, for as long as the client
 /// liked: the idle close waits for requests in hand, and the body was read
