@@ -7,8 +7,10 @@
 //! A zone is the owner of its file's one SOA record; every name in the
 //! file must be at or below it (`$ORIGIN` may change inside the file).
 //! `$INCLUDE` is followed (a relative name from the including file's
-//! directory), checked first: regular files only, at most 8 deep, and at
-//! most 64 MiB with the zone. The included files are watched for changes
+//! directory), checked first: regular files only, at most 8 deep, no
+//! `$ORIGIN` inside, and at most 64 MiB with the zone. Records that could
+//! not be served right (another class, a TTL over 31 bits, one that cannot
+//! be encoded, a CNAME loop) refuse the zone. The included files are watched for changes
 //! like the zone file.
 //!
 //! Not supported: wildcard records and delegations inside a zone (an `NS`
@@ -19,7 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use hickory_proto::rr::{RData, Record, RecordSet, RecordType, RrKey};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordSet, RecordType, RrKey};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use hickory_proto::serialize::txt::Parser;
 
@@ -27,6 +29,8 @@ use crate::wire;
 
 /// The largest zone file read.
 const MAX_ZONE_BYTES: u64 = 64 * 1024 * 1024;
+/// The largest TTL (RFC 2181 8: a TTL is 31 bits).
+const MAX_TTL: u32 = 0x7FFF_FFFF;
 /// The deepest `$INCLUDE` nesting read.
 const MAX_INCLUDE_DEPTH: usize = 8;
 /// CNAME chains followed inside the zones.
@@ -144,6 +148,22 @@ fn check_includes(
     for (index, line) in text.lines().enumerate() {
         let inside = open > 0;
         open = depth_after(line, open);
+        // hickory's parser carries an included file's `$ORIGIN` back into
+        // the including file (RFC 1035 5.1 says it must not), which would
+        // put the names after the `$INCLUDE` somewhere else.
+        if depth > 0
+            && !inside
+            && line
+                .strip_prefix("$ORIGIN")
+                .is_some_and(|rest| !rest.starts_with(|c: char| c.is_ascii_uppercase()))
+        {
+            return Err(format!(
+                "`{}` line {}: $ORIGIN in an included file is not supported; give the \
+                 origin before the $INCLUDE, or names in full",
+                path.display(),
+                index + 1
+            ));
+        }
         // The parser takes `$INCLUDE` only at the start of a line, outside
         // parentheses; `$INCLUDEX` is another directive.
         let Some(rest) = line.strip_prefix("$INCLUDE") else {
@@ -214,6 +234,57 @@ fn check_includes(
     Ok(())
 }
 
+/// What is wrong with one record of the zone at `apex`, if anything.
+fn record_problem(apex: &str, record: &Record) -> Option<String> {
+    let owner = text_name(&record.name);
+    let rtype = record.record_type();
+    if outside(apex, &owner) {
+        return Some(format!("`{owner}` is outside the zone `{apex}`"));
+    }
+    if record.dns_class != DNSClass::IN {
+        return Some(format!(
+            "`{owner}` {rtype} has class {}; a local zone holds class IN only",
+            record.dns_class
+        ));
+    }
+    if record.ttl > MAX_TTL {
+        return Some(format!(
+            "`{owner}` {rtype} has TTL {}, over {MAX_TTL} (RFC 2181 8)",
+            record.ttl
+        ));
+    }
+    if !emit(record, &mut Vec::new()) {
+        return Some(format!(
+            "`{owner}` {rtype} cannot be written as DNS (a TXT string over 255 bytes?)"
+        ));
+    }
+    None
+}
+
+/// A CNAME loop among the zones' names, as `a -> b -> a`.
+fn cname_loop(names: &HashMap<String, HashMap<u16, Vec<Record>>>) -> Option<String> {
+    let target = |name: &str| match &names.get(name)?.get(&wire::TYPE_CNAME)?.first()?.data {
+        RData::CNAME(cname) => Some(text_name(&cname.0)),
+        _ => None,
+    };
+    let mut starts: Vec<&String> = names.keys().collect();
+    starts.sort();
+    for start in starts {
+        let mut chain = vec![start.clone()];
+        let mut at = start.clone();
+        while let Some(next) = target(&at) {
+            if let Some(seen) = chain.iter().position(|name| *name == next) {
+                let mut shown: Vec<String> = chain.split_off(seen);
+                shown.push(next);
+                return Some(shown.join(" -> "));
+            }
+            chain.push(next.clone());
+            at = next;
+        }
+    }
+    None
+}
+
 /// Whether `owner` is outside the zone at `apex` (both in Ward's name
 /// form; the root zone holds every name).
 fn outside(apex: &str, owner: &str) -> bool {
@@ -234,7 +305,10 @@ impl Zones {
         let text = crate::bundle::read_text(path, MAX_ZONE_BYTES)?;
         let mut total = text.len() as u64;
         check_includes(&text, path, 0, &mut total, &mut self.included)?;
-        let parse = |text: &str| Parser::new(text, Some(path.to_owned()), None).parse();
+        // With no `$ORIGIN`, names are taken as absolute (a file of
+        // absolute names, as `dig axfr` writes it, needs none).
+        let parse =
+            |text: &str| Parser::new(text, Some(path.to_owned()), Some(Name::root())).parse();
         let (origin, records) = parse(&text).map_err(|e| {
             let line = first_bad_line(&text, |cut| parse(cut).is_err());
             format!("{}{e}", at_line(line))
@@ -266,22 +340,17 @@ impl Zones {
                 ));
             }
         };
-        if let Some(owner) = records
-            .values()
-            .map(|set| text_name(set.name()))
-            .find(|owner| outside(&apex, owner))
-        {
+        let first_problem = |records: &BTreeMap<RrKey, RecordSet>| {
+            records
+                .values()
+                .flat_map(RecordSet::records_without_rrsigs)
+                .find_map(|record| record_problem(&apex, record))
+        };
+        if let Some(problem) = first_problem(&records) {
             let line = first_bad_line(&text, |cut| {
-                parse(cut).map_or(true, |(_, records)| {
-                    records
-                        .values()
-                        .any(|set| outside(&apex, &text_name(set.name())))
-                })
+                parse(cut).map_or(true, |(_, records)| first_problem(&records).is_some())
             });
-            return Err(format!(
-                "{}`{owner}` is outside the zone `{apex}`",
-                at_line(line)
-            ));
+            return Err(format!("{}{problem}", at_line(line)));
         }
         let mut soa = None;
         for (key, set) in records {
@@ -318,6 +387,9 @@ impl Zones {
                      other data (RFC 1034 3.6.2)"
                 ));
             }
+        }
+        if let Some(cycle) = cname_loop(&self.names) {
+            return Err(format!("a CNAME loop: {cycle}"));
         }
         let soa = soa.ok_or_else(|| format!("the zone `{apex}` has no SOA record at its apex"))?;
         if self.apexes.insert(apex.clone(), soa).is_some() {
@@ -701,5 +773,74 @@ mod tests {
         );
         let err = load("$ORIGIN z.example.\na 300 IN A 10.0.0.1\n".to_owned());
         assert_eq!(err, "the zone `z.example` has no SOA record");
+    }
+
+    /// Regressions (found by a hostile test): each of these loaded, and
+    /// was then served wrong: a CNAME loop as 8 CNAMEs, a TXT string over
+    /// 255 bytes as an empty NOERROR without SOA, a CH record to an IN
+    /// question, a TTL over 2^31-1 as is, the names after an `$INCLUDE`
+    /// under the included file's `$ORIGIN`. And a file of absolute names
+    /// with no `$ORIGIN` (as `dig axfr` writes) was refused.
+    #[test]
+    fn records_that_cannot_be_served_right_are_refused_with_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("z.zone");
+        let load = |zone: String| {
+            std::fs::write(&path, zone).unwrap();
+            Zones::default().load(&path)
+        };
+        let long = "x".repeat(300);
+        for (bad, error) in [
+            (
+                "a IN CNAME b\nb IN CNAME c\nc IN CNAME a\n".to_owned(),
+                "a CNAME loop: a.z.example -> b.z.example -> c.z.example -> a.z.example".to_owned(),
+            ),
+            (
+                format!("t IN TXT \"{long}\"\n"),
+                "line 4: `t.z.example` TXT cannot be written as DNS (a TXT string over 255 bytes?)"
+                    .to_owned(),
+            ),
+            (
+                "ok IN A 10.0.0.1\nx CH A 10.0.0.2\n".to_owned(),
+                "line 5: `x.z.example` A has class CH; a local zone holds class IN only".to_owned(),
+            ),
+            (
+                "x 4294967295 IN A 10.0.0.2\n".to_owned(),
+                "line 4: `x.z.example` A has TTL 4294967295, over 2147483647 (RFC 2181 8)"
+                    .to_owned(),
+            ),
+        ] {
+            assert_eq!(load(format!("{SOA}{bad}")).unwrap_err(), error, "{bad}");
+        }
+        // A CNAME into a loop elsewhere is refused too; a chain is fine.
+        load(format!(
+            "{SOA}a IN CNAME b\nb IN CNAME c\nc IN A 10.0.0.3\n"
+        ))
+        .unwrap();
+
+        std::fs::write(
+            dir.path().join("sub.inc"),
+            "$ORIGIN sub.z.example.\nx IN A 10.0.0.4\n",
+        )
+        .unwrap();
+        let err = load(format!("{SOA}$INCLUDE sub.inc\nz IN A 10.0.0.5\n")).unwrap_err();
+        assert!(
+            err.contains("sub.inc` line 1: $ORIGIN in an included file is not supported"),
+            "{err}"
+        );
+
+        // Absolute names and no `$ORIGIN`.
+        load(
+            "$TTL 300\nabs.example. IN SOA ns.abs.example. admin.abs.example. 1 3600 600 86400 300\n\
+             x.abs.example. IN A 10.0.0.6\n"
+                .to_owned(),
+        )
+        .unwrap();
+        let err = load(
+            "$TTL 300\nabs.example. IN SOA ns admin 1 3600 600 86400 300\nx IN A 10.0.0.6\n"
+                .to_owned(),
+        )
+        .unwrap_err();
+        assert!(err.contains("is outside the zone `abs.example`"), "{err}");
     }
 }
