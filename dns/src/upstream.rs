@@ -325,13 +325,19 @@ where
 }
 
 /// The answer records on the chain from the question's `name`: its own
-/// records, the name its CNAME points to and that name's records, and so
-/// on, plus a DNAME owned by a parent of a name on the chain. The rest (a
-/// record for a name nobody asked about) is not passed on or cached: it
-/// is how a bad or spoofed upstream would slip an address past the
-/// policy. Returns the records kept, in their order, and the count
-/// dropped; a CNAME chain that loops is an error, as no answer ends it.
-fn on_the_chain(answers: Vec<Record>, name: &str) -> Result<(Vec<Record>, usize), String> {
+/// records of the question's type and class, the name its CNAME points to
+/// and that name's, and so on, plus a DNAME owned by a parent of a name on
+/// the chain. The rest (a record for a name nobody asked about, or of
+/// another type or class) is not passed on or cached: it is how a bad or
+/// spoofed upstream would slip an address past the policy. Returns the
+/// records kept, in their order, and the count dropped; a CNAME chain
+/// that loops is an error, as no answer ends it.
+fn on_the_chain(
+    answers: Vec<Record>,
+    name: &str,
+    qtype: u16,
+    qclass: u16,
+) -> Result<(Vec<Record>, usize), String> {
     let mut on_chain = vec![false; answers.len()];
     let mut owners = vec![name.to_owned()];
     // Each pass adds at least one record or stops, so this ends.
@@ -341,8 +347,14 @@ fn on_the_chain(answers: Vec<Record>, name: &str) -> Result<(Vec<Record>, usize)
             if *kept {
                 continue;
             }
+            let rtype = record.record_type();
+            let wanted =
+                u16::from(rtype) == qtype || matches!(rtype, RecordType::CNAME | RecordType::DNAME);
+            if !wanted || u16::from(record.dns_class) != qclass {
+                continue;
+            }
             let owner = wire::name_from_labels(record.name.iter());
-            let belongs = if record.record_type() == RecordType::DNAME {
+            let belongs = if rtype == RecordType::DNAME {
                 let suffix = format!(".{owner}");
                 owners.iter().any(|o| o.ends_with(&suffix))
             } else {
@@ -407,7 +419,13 @@ pub fn entry_from_answer(
     message.signature = None;
     message.metadata.id = 0;
     let answers = std::mem::take(&mut message.answers);
-    let (chain, dropped) = on_the_chain(answers, name)?;
+    let (chain, dropped) = on_the_chain(answers, name, qtype, qclass)?;
+    // Of the other sections only the SOA of a negative answer is kept: an
+    // NS or an address there (glue) would reach the client undecided.
+    message
+        .authorities
+        .retain(|record| record.record_type() == RecordType::SOA);
+    message.additionals.clear();
     if dropped > 0 {
         tracing::debug!(
             name,
@@ -522,7 +540,7 @@ mod tests {
     fn only_records_on_the_questions_chain_are_kept() {
         use hickory_proto::op::{MessageType, OpCode, Query};
         use hickory_proto::rr::Name;
-        use hickory_proto::rr::rdata::{A, CNAME, NULL};
+        use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, NULL, TXT};
         use hickory_proto::serialize::binary::BinEncodable;
 
         let n = |text: &str| Name::from_ascii(text).unwrap();
@@ -556,9 +574,37 @@ mod tests {
                 60,
                 RData::A(A::new(192, 0, 2, 1)),
             ),
+            // On the chain, but not of the question's type or class.
+            Record::from_rdata(
+                n("edge.cdn.provider.test."),
+                60,
+                RData::AAAA(AAAA::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)),
+            ),
+            Record::from_rdata(
+                n("www.example.com."),
+                60,
+                RData::TXT(TXT::new(vec!["not an address".into()])),
+            ),
+            {
+                let mut chaos =
+                    Record::from_rdata(n("www.example.com."), 60, RData::A(A::new(6, 6, 6, 6)));
+                chaos.dns_class = hickory_proto::rr::DNSClass::CH;
+                chaos
+            },
         ] {
             message.add_answer(record);
         }
+        // An NS and its glue: not on the chain, never decided.
+        message.add_authority(Record::from_rdata(
+            n("example.com."),
+            60,
+            RData::NS(NS(n("evil.bad.example."))),
+        ));
+        message.add_additional(Record::from_rdata(
+            n("evil.bad.example."),
+            60,
+            RData::A(A::new(6, 6, 6, 6)),
+        ));
         let bytes = message.to_vec().unwrap();
         let entry =
             entry_from_answer(&bytes, "www.example.com", 1, 1, &CacheSection::default()).unwrap();
@@ -588,6 +634,7 @@ mod tests {
                 "EDGE.cdn.provider.test."
             ]
         );
+        assert!(passed_on.authorities.is_empty() && passed_on.additionals.is_empty());
     }
 
     /// Regression: an upstream's CNAME loop (a -> b -> a) was passed on as
