@@ -320,21 +320,35 @@ fn load_inventory(
     path: &Path,
     exact: &mut HashMap<IpAddr, Arc<Facts>>,
 ) -> Result<(), BundleError> {
-    let text = read_text(path, MAX_INVENTORY_BYTES).map_err(|message| BundleError::Inventory {
-        path: path.to_owned(),
-        message,
-    })?;
+    let bytes =
+        read_bytes(path, MAX_INVENTORY_BYTES).map_err(|message| BundleError::Inventory {
+            path: path.to_owned(),
+            message,
+        })?;
     let (mut loaded, mut skipped) = (0usize, 0usize);
-    for (n, line) in text.lines().enumerate() {
+    // A line that cannot be read is skipped with a warning, as a list's
+    // is: one truncated line (a capture cut short) must not cost every
+    // device its profile.
+    let mut skip = |line: usize, why: &str| {
+        skipped += 1;
+        tracing::warn!(inventory = %path.display(), line, why, "device record skipped");
+    };
+    for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        let Ok(line) = std::str::from_utf8(line) else {
+            skip(n + 1, "not UTF-8");
+            continue;
+        };
         let line = line.trim();
         if line.is_empty() {
             continue;
         }
-        let record: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| BundleError::Inventory {
-                path: path.to_owned(),
-                message: format!("line {}: not JSON: {e}", n + 1),
-            })?;
+        let record: serde_json::Value = match serde_json::from_str(line) {
+            Ok(record) => record,
+            Err(e) => {
+                skip(n + 1, &format!("not JSON: {e}"));
+                continue;
+            }
+        };
         if record.get("type").and_then(|t| t.as_str()) != Some("device") {
             continue;
         }
@@ -342,8 +356,12 @@ fn load_inventory(
             .get("ip")
             .and_then(|ip| ip.as_str())
             .and_then(|ip| ip.parse::<IpAddr>().ok());
-        let (Some(ip), Some(serde_json::Value::Object(facts))) = (ip, record.get("facts")) else {
-            skipped += 1;
+        let Some(ip) = ip else {
+            skip(n + 1, "no `ip` that is one IP address");
+            continue;
+        };
+        let Some(serde_json::Value::Object(facts)) = record.get("facts") else {
+            skip(n + 1, "no `facts` object");
             continue;
         };
         let mut object = facts.clone();
@@ -354,13 +372,8 @@ fn load_inventory(
                 loaded += 1;
             }
             Err(errors) => {
-                skipped += 1;
-                tracing::warn!(
-                    inventory = %path.display(),
-                    line = n + 1,
-                    error = %errors.first().map(ToString::to_string).unwrap_or_default(),
-                    "device record skipped"
-                );
+                let error = errors.first().map(ToString::to_string).unwrap_or_default();
+                skip(n + 1, &error);
             }
         }
     }
@@ -377,4 +390,43 @@ fn read_bytes(path: &Path, max: u64) -> Result<Vec<u8>, String> {
 pub fn read_text(path: &Path, max: u64) -> Result<String, String> {
     String::from_utf8(read_bytes(path, max)?)
         .map_err(|e| format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (found by a hostile test): one truncated JSON line or
+    /// one byte that is not UTF-8 refused the whole inventory, so Ward
+    /// would not start, and records with no usable `ip` or `facts` were
+    /// skipped without a word. Now each bad line is skipped (and logged)
+    /// and the rest load.
+    #[test]
+    fn bad_inventory_lines_are_skipped_and_the_rest_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inventory.jsonl");
+        let mut text = Vec::new();
+        text.extend_from_slice(
+            b"{\"type\":\"device\",\"ip\":\"10.0.0.1\",\"facts\":{\"device.class\":\"infusion.pump\"}}\n",
+        );
+        text.extend_from_slice(b"{\"type\":\"device\",\"ip\":\"10.0.0.2\",\"fac\n");
+        text.extend_from_slice(
+            b"{\"type\":\"device\",\"ip\":\"10.0.0.3\",\"facts\":{\"device.hostname\":\"\xff\"}}\n",
+        );
+        text.extend_from_slice(b"{\"type\":\"device\",\"ip\":\"banana\",\"facts\":{}}\n");
+        text.extend_from_slice(b"{\"type\":\"device\",\"ip\":\"10.0.0.5\",\"facts\":null}\n");
+        text.extend_from_slice(b"{\"type\":\"flow\",\"src\":\"10.0.0.1\"}\n");
+        text.extend_from_slice(
+            b"{\"type\":\"device\",\"ip\":\"10.0.0.6\",\"facts\":{\"device.class\":\"imaging.ct\"}}",
+        );
+        std::fs::write(&path, text).unwrap();
+        let mut learned = HashMap::new();
+        load_inventory(&Schema::default(), &path, &mut learned).unwrap();
+        let mut ips: Vec<IpAddr> = learned.keys().copied().collect();
+        ips.sort();
+        assert_eq!(
+            ips,
+            [IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 6])]
+        );
+    }
 }
