@@ -292,7 +292,7 @@ pub struct DeviceEntry {
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     pub listen: Vec<SocketAddr>,
-    pub policy: Option<PathBuf>,
+    pub policy: Vec<PathBuf>,
     pub lists: Vec<(String, PathBuf)>,
     pub upstreams: Vec<String>,
     pub zones: Vec<PathBuf>,
@@ -376,8 +376,8 @@ impl Config {
         if !flags.listen.is_empty() {
             self.serve.listen.clone_from(&flags.listen);
         }
-        if let Some(policy) = &flags.policy {
-            self.policy.paths = vec![policy.clone()];
+        if !flags.policy.is_empty() {
+            self.policy.paths.clone_from(&flags.policy);
         }
         if !flags.lists.is_empty() {
             self.lists.clear();
@@ -414,9 +414,20 @@ impl Config {
             .allow_clients
             .iter()
             .map(|text| {
-                IpNet::parse(text).map_err(|e| {
-                    ConfigError::Invalid(format!("serve.allow_clients: `{text}`: {e}"))
-                })
+                let invalid =
+                    |e: String| ConfigError::Invalid(format!("serve.allow_clients: `{text}`: {e}"));
+                let net = IpNet::parse(text).map_err(invalid)?;
+                // `10.0.0.1/8` is most likely a typo for one address or
+                // for the network; either way it is not what it says.
+                if net.has_host_bits() {
+                    return Err(invalid(format!(
+                        "host bits are set below /{}; did you mean `{}/{}`?",
+                        net.prefix,
+                        net.network(),
+                        net.prefix
+                    )));
+                }
+                Ok(net)
             })
             .collect()
     }
@@ -586,10 +597,17 @@ mod tests {
         config.apply(&Overrides {
             upstreams: vec!["192.0.2.2:5300".into()],
             lists: vec![("ads".into(), "x".into()), ("ads".into(), "y".into())],
+            // Regression: `--policy` could be given once only, though the
+            // docs said it takes policy files.
+            policy: vec!["a.ward".into(), "b.ward".into()],
             ..Overrides::default()
         });
         assert_eq!(config.upstream.servers, vec!["192.0.2.2:5300".to_owned()]);
         assert_eq!(config.lists["ads"].paths().len(), 2);
+        assert_eq!(
+            config.policy.paths,
+            [PathBuf::from("a.ward"), PathBuf::from("b.ward")]
+        );
     }
 
     #[test]
@@ -614,6 +632,12 @@ mod tests {
                 "rate_burst (1)",
             ),
             ("[serve]\nmax_connections = 0\n", "max_connections"),
+            // Regressions (found by a hostile test): these were taken.
+            (
+                "[serve]\nallow_clients = [\"10.0.0.1/8\"]\n",
+                "did you mean `10.0.0.0/8`?",
+            ),
+            ("[upstream]\nmax_in_flight = 0\n", "max_in_flight"),
             ("[serve]\ntcp_idle_seconds = 0\n", "tcp_idle_seconds"),
             ("[upstream]\ntimeout_ms = 0\n", "timeout_ms"),
         ] {

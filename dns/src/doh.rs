@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
+use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
@@ -264,6 +264,15 @@ async fn answer(
     patience: Duration,
 ) -> Response<Full<Bytes>> {
     let (head, body) = request.into_parts();
+    // A body declared larger than is ever drained is refused before any
+    // of it is waited for.
+    let declared = head
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_DRAINED as u64) {
+        return Refusal::TooLarge.response();
+    }
     let Some(body) = read_body(body, patience).await else {
         return status(StatusCode::REQUEST_TIMEOUT, "the body was too slow\n");
     };

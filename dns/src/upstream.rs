@@ -59,6 +59,9 @@ pub fn parse_upstream(spec: &str) -> Result<Upstream, String> {
             .map(|ip| SocketAddr::new(ip, default_port))
             .map_err(|_| bad("expected an IP address, with an optional port"))?,
     };
+    if addr.port() == 0 {
+        return Err(bad("port 0 is not a port a server answers on"));
+    }
     if tls {
         let name = name.ok_or_else(|| bad("DNS over TLS needs `#NAME`, the certificate's name"))?;
         let name = ServerName::try_from(name.to_owned()).map_err(|e| bad(&e.to_string()))?;
@@ -502,6 +505,12 @@ mod tests {
         assert!(parse_upstream("tls://192.0.2.1").is_err());
         assert!(parse_upstream("dns.example").is_err());
         assert!(parse_upstream("192.0.2.1#name").is_err());
+        // Regression (found by a hostile test): port 0 was taken.
+        assert!(
+            parse_upstream("192.0.2.1:0")
+                .unwrap_err()
+                .contains("port 0")
+        );
     }
 
     #[test]

@@ -2479,6 +2479,24 @@ fn a_dns_over_https_body_that_never_ends_gets_408() {
     // The one connection slot is free again: plain TCP is served.
     let reply = ask_tcp(ward.tcp(), &query(2, "www.example.", RecordType::A, None));
     assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+
+    // Regression (found by a hostile test): a body declared far too large
+    // was waited for too, and got 408; it is refused at once with 413.
+    let response = runtime.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(https).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("ward.test").unwrap();
+        let mut stream = connector.connect(name, tcp).await.unwrap();
+        let head = "POST /dns-query HTTP/1.1\r\nHost: ward.test\r\n\
+                    Content-Type: application/dns-message\r\nContent-Length: 99999999999\r\n\r\n";
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut got = vec![0; 512];
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut got))
+            .await
+            .expect("no answer to a body declared too large")
+            .unwrap();
+        String::from_utf8_lossy(&got[..n]).into_owned()
+    });
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
 }
 
 /// Regression: when `Server::start` failed after binding plain DNS (the TLS

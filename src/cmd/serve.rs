@@ -24,10 +24,10 @@ pub struct ServeArgs {
     /// 127.0.0.1:5353).
     #[arg(long, value_name = "ADDR")]
     pub listen: Vec<SocketAddr>,
-    /// Policy file, bundle directory or compiled `.wasm` module (default:
-    /// `policies/`).
+    /// Policy file, bundle directory or compiled `.wasm` module
+    /// (repeatable for several files or directories; default: `policies/`).
     #[arg(long, value_name = "PATH")]
-    pub policy: Option<PathBuf>,
+    pub policy: Vec<PathBuf>,
     /// A category list: `CATEGORY=FILE` (repeatable).
     #[arg(long, value_name = "CATEGORY=FILE", value_parser = parse_list)]
     pub list: Vec<(String, PathBuf)>,
