@@ -26,6 +26,51 @@ use crate::slots::Slots;
 
 /// How often a UDP thread looks up from its socket to see whether to stop.
 const UDP_POLL: Duration = Duration::from_millis(200);
+/// Descriptors Ward may hold at once: one per waiting upstream question
+/// and per connection, and a margin for listeners, files and the runtime.
+fn open_files_needed(config: &Config) -> u64 {
+    let held = config.upstream.max_in_flight + config.serve.max_connections;
+    u64::try_from(held).unwrap_or(u64::MAX).saturating_add(256)
+}
+
+/// Raises the soft limit on open files to the hard limit. The soft limit
+/// is often 1,024 (systemd's default), below what the defaults need: under
+/// a flood of names no upstream answers, Ward would run out of descriptors
+/// and could accept, answer and reload nothing. Warns when even the hard
+/// limit is below `needed`.
+fn raise_open_file_limit(needed: u64) {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let Some(soft) = limit.current else {
+        return; // unlimited
+    };
+    // An unlimited hard limit cannot be the soft one for open files.
+    let wanted = limit.maximum.unwrap_or(needed.max(soft));
+    let soft = if wanted > soft {
+        let raised = Rlimit {
+            current: Some(wanted),
+            maximum: limit.maximum,
+        };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => wanted,
+            Err(error) => {
+                tracing::warn!(%error, "cannot raise the limit on open files");
+                soft
+            }
+        }
+    } else {
+        soft
+    };
+    if soft < needed {
+        tracing::warn!(
+            limit = soft,
+            needed,
+            "open files are limited below what upstream.max_in_flight and \
+             serve.max_connections need: raise the limit (LimitNOFILE=) or lower them"
+        );
+    }
+}
+
 /// The largest certificate or key file read.
 const MAX_PEM_BYTES: u64 = 1024 * 1024;
 /// How often watched files are checked for changes.
@@ -86,6 +131,7 @@ impl Server {
         config
             .validate()
             .map_err(|e| ServeError::Config(e.to_string()))?;
+        raise_open_file_limit(open_files_needed(config));
         let host =
             Host::new(HostConfig::default()).map_err(|e| ServeError::Runtime(e.to_string()))?;
         let settings = Settings::from_config(config).map_err(ServeError::Config)?;
@@ -644,6 +690,32 @@ mod tests {
         let depth = |f: &PathBuf| f.strip_prefix(root).unwrap().components().count();
         assert_eq!(files.iter().map(depth).max(), Some(MAX_WATCH_DEPTH));
         assert!(files.contains(&root.join("b/c/loop/b/c/loop")));
+    }
+
+    /// Regression (found by a hostile test): with the common soft limit of
+    /// 1,024 open files, a flood of names no upstream answers took every
+    /// descriptor although max_in_flight held (1,024 questions plus
+    /// listeners), and Ward could accept, answer and reload nothing.
+    #[test]
+    fn the_open_file_limit_is_raised_to_the_hard_limit() {
+        use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+        let before = getrlimit(Resource::Nofile);
+        let Some(hard) = before.maximum else {
+            return; // an unlimited hard limit: nothing to raise to
+        };
+        // One below the hard limit: the limit is the whole process's, and
+        // other tests running beside this one open hundreds of sockets.
+        let low = hard.saturating_sub(1);
+        setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(low),
+                maximum: Some(hard),
+            },
+        )
+        .unwrap();
+        raise_open_file_limit(2304);
+        assert_eq!(getrlimit(Resource::Nofile).current, Some(hard));
     }
 
     #[test]

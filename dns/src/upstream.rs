@@ -351,8 +351,10 @@ fn on_the_chain(
                 continue;
             }
             let rtype = record.record_type();
-            let wanted =
-                u16::from(rtype) == qtype || matches!(rtype, RecordType::CNAME | RecordType::DNAME);
+            // ANY (255) asks for every type the name has.
+            let wanted = qtype == 255
+                || u16::from(rtype) == qtype
+                || matches!(rtype, RecordType::CNAME | RecordType::DNAME);
             if !wanted || u16::from(record.dns_class) != qclass {
                 continue;
             }
@@ -438,10 +440,11 @@ pub fn entry_from_answer(
     }
     message.answers = chain;
     let negative = rcode == wire::RCODE_NXDOMAIN
-        || !message
-            .answers
-            .iter()
-            .any(|r| u16::from(r.record_type()) == qtype || r.record_type() == RecordType::CNAME);
+        || !message.answers.iter().any(|r| {
+            qtype == 255
+                || u16::from(r.record_type()) == qtype
+                || r.record_type() == RecordType::CNAME
+        });
     let mut ttl = u32::MAX;
     let mut cnames = Vec::new();
     let mut answers = Vec::new();
@@ -644,6 +647,29 @@ mod tests {
             ]
         );
         assert!(passed_on.authorities.is_empty() && passed_on.additionals.is_empty());
+
+        // Regression (found by a hostile test): for ANY, every record was
+        // dropped as of another type, and the client got an empty NOERROR.
+        let mut message = Message::new(8, MessageType::Response, OpCode::Query);
+        message.add_query(Query::query(n("host.example."), RecordType::ANY));
+        message.add_answer(Record::from_rdata(
+            n("host.example."),
+            60,
+            RData::A(A::new(192, 0, 2, 9)),
+        ));
+        message.add_answer(Record::from_rdata(
+            n("host.example."),
+            60,
+            RData::TXT(TXT::new(vec!["v=spf1 -all".into()])),
+        ));
+        let bytes = message.to_vec().unwrap();
+        let entry =
+            entry_from_answer(&bytes, "host.example", 255, 1, &CacheSection::default()).unwrap();
+        assert_eq!(Message::from_vec(&entry.wire).unwrap().answers.len(), 2);
+        assert_eq!(
+            entry.answers,
+            vec![IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 9))]
+        );
     }
 
     /// Regression: an upstream's CNAME loop (a -> b -> a) was passed on as
