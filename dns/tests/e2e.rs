@@ -2355,31 +2355,61 @@ fn counting_proxy(to: SocketAddr) -> (SocketAddr, Arc<AtomicUsize>) {
     (addr, count)
 }
 
+/// A `ward serve` answering DNS over HTTPS with one connection slot and
+/// `tcp_idle_seconds = 1`, and a runtime for the tests' own client.
+struct OneSlotDoh {
+    _upstream: Upstream,
+    ward: Ward,
+    connector: tokio_rustls::TlsConnector,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl OneSlotDoh {
+    fn start() -> OneSlotDoh {
+        let upstream = Upstream::start();
+        let mut setup = Setup::new(upstream.addr);
+        let cert = setup.with_tls("https_listen", "ward.test");
+        setup.serve.push("tcp_idle_seconds = 1".into());
+        setup.serve.push("max_connections = 1".into());
+        OneSlotDoh {
+            _upstream: upstream,
+            ward: setup.start(),
+            connector: tls_client(&cert),
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// A TLS connection to the HTTPS port, once the one slot is free (a
+    /// connection just seen closed gives it back a moment later).
+    async fn connect(&self) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+        let https = self.ward.server().https_addrs[0];
+        for _ in 0..40 {
+            let tcp = tokio::net::TcpStream::connect(https).await.unwrap();
+            let name = rustls::pki_types::ServerName::try_from("ward.test").unwrap();
+            if let Ok(stream) = self.connector.connect(name, tcp).await {
+                return stream;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("no connection slot came free");
+    }
+}
+
 /// Regression: a DNS-over-HTTPS connection was kept for six times
 /// `tcp_idle_seconds` whatever it did, and held a `max_connections` slot
 /// all along, so a few idle HTTPS clients shut out every TCP, TLS and
-/// HTTPS client. It is now closed after `tcp_idle_seconds` without bytes
-/// or a request in hand.
+/// HTTPS client. It is now closed after `tcp_idle_seconds` with no request
+/// started or ended and none in hand.
 #[test]
 fn idle_dns_over_https_connections_are_closed() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let upstream = Upstream::start();
-    let mut setup = Setup::new(upstream.addr);
-    let cert = setup.with_tls("https_listen", "ward.test");
-    setup.serve.push("tcp_idle_seconds = 1".into());
-    setup.serve.push("max_connections = 1".into());
-    let ward = setup.start();
-    let https = ward.server().https_addrs[0];
-    let connector = tls_client(&cert);
-
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let doh = OneSlotDoh::start();
+    let (ward, runtime) = (&doh.ward, &doh.runtime);
     let (response, lasted) = runtime.block_on(async {
-        let tcp = tokio::net::TcpStream::connect(https).await.unwrap();
-        let name = rustls::pki_types::ServerName::try_from("ward.test").unwrap();
-        let mut stream = connector.connect(name, tcp).await.unwrap();
+        let mut stream = doh.connect().await;
         let packet = query(1, "www.example.", RecordType::A, None);
         let encoded = data_encoding::BASE64URL_NOPAD.encode(&packet);
         let request = format!("GET /dns-query?dns={encoded} HTTP/1.1\r\nHost: ward.test\r\n\r\n");
@@ -2411,23 +2441,10 @@ fn idle_dns_over_https_connections_are_closed() {
 #[test]
 fn a_dns_over_https_client_dripping_headers_is_closed() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let upstream = Upstream::start();
-    let mut setup = Setup::new(upstream.addr);
-    let cert = setup.with_tls("https_listen", "ward.test");
-    setup.serve.push("tcp_idle_seconds = 1".into());
-    setup.serve.push("max_connections = 1".into());
-    let ward = setup.start();
-    let https = ward.server().https_addrs[0];
-    let connector = tls_client(&cert);
-
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let doh = OneSlotDoh::start();
+    let (ward, runtime) = (&doh.ward, &doh.runtime);
     let closed = runtime.block_on(async {
-        let tcp = tokio::net::TcpStream::connect(https).await.unwrap();
-        let name = rustls::pki_types::ServerName::try_from("ward.test").unwrap();
-        let stream = connector.connect(name, tcp).await.unwrap();
+        let stream = doh.connect().await;
         let (mut reader, mut writer) = tokio::io::split(stream);
         let drip = async {
             writer
@@ -2460,23 +2477,10 @@ fn a_dns_over_https_client_dripping_headers_is_closed() {
 #[test]
 fn a_dns_over_https_body_that_never_ends_gets_408() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let upstream = Upstream::start();
-    let mut setup = Setup::new(upstream.addr);
-    let cert = setup.with_tls("https_listen", "ward.test");
-    setup.serve.push("tcp_idle_seconds = 1".into());
-    setup.serve.push("max_connections = 1".into());
-    let ward = setup.start();
-    let https = ward.server().https_addrs[0];
-    let connector = tls_client(&cert);
-
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let doh = OneSlotDoh::start();
+    let (ward, runtime) = (&doh.ward, &doh.runtime);
     let response = runtime.block_on(async {
-        let tcp = tokio::net::TcpStream::connect(https).await.unwrap();
-        let name = rustls::pki_types::ServerName::try_from("ward.test").unwrap();
-        let mut stream = connector.connect(name, tcp).await.unwrap();
+        let mut stream = doh.connect().await;
         // 100 bytes promised, 12 sent, and then nothing; the connection
         // stays open from this side.
         let head = "POST /dns-query HTTP/1.1\r\nHost: ward.test\r\n\
@@ -2500,17 +2504,7 @@ fn a_dns_over_https_body_that_never_ends_gets_408() {
     let response = runtime.block_on(async {
         // The one slot may still be the TCP question's for a moment: its
         // close reaches the server after the answer reached the test.
-        let mut stream = None;
-        for _ in 0..40 {
-            let tcp = tokio::net::TcpStream::connect(https).await.unwrap();
-            let name = rustls::pki_types::ServerName::try_from("ward.test").unwrap();
-            if let Ok(connected) = connector.connect(name, tcp).await {
-                stream = Some(connected);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        let mut stream = stream.expect("no connection slot came free");
+        let mut stream = doh.connect().await;
         let head = "POST /dns-query HTTP/1.1\r\nHost: ward.test\r\n\
                     Content-Type: application/dns-message\r\nContent-Length: 99999999999\r\n\r\n";
         stream.write_all(head.as_bytes()).await.unwrap();
